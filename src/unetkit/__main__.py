@@ -1,0 +1,3 @@
+from unetkit.cli.main import main
+
+raise SystemExit(main())
