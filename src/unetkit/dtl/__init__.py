@@ -1,0 +1,1 @@
+"""DTL: the Data Transformation Language of legacy Supervisely (graph parse/validate/run, layers)."""
