@@ -1,0 +1,182 @@
+"""Serving limits and defensive parsing of client input (images, JSON parts, upload size).
+
+Every problem a client can cause becomes an :class:`ApiError` (a 4xx with a JSON body
+``{"error": <code>, "detail": <what is wrong>}``), never a 500.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from unetkit.errors import ConfigError
+
+# Formats a client may upload. PIL can open many more (EPS calls Ghostscript, PSD, ...): they are refused.
+ALLOWED_IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "WEBP", "TIFF", "GIF")
+
+
+class ApiError(Exception):
+    """A client-visible error: HTTP status, a short machine-readable code and a human-readable detail."""
+
+    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": self.error, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Tunables of the HTTP service (CLI flags of `unetkit serve`)."""
+
+    backend: str = "torch"
+    device: str = "cpu"
+    max_batch: int = 8
+    max_wait_ms: float = 5.0
+    max_queue: int = 64
+    timeout_s: float = 60.0
+    max_upload_mb: float = 20.0
+    max_pixels: int = 40_000_000
+    workers: int = 0  # request-processing threads; 0 = derived from max_batch
+
+    def __post_init__(self) -> None:
+        checks = {
+            "backend": self.backend in ("torch", "onnxruntime"),
+            "max_batch": self.max_batch >= 1,
+            "max_wait_ms": self.max_wait_ms >= 0,
+            "max_queue": self.max_queue >= 1,
+            "timeout_s": self.timeout_s > 0,
+            "max_upload_mb": self.max_upload_mb > 0,
+            "max_pixels": self.max_pixels >= 1,
+            "workers": self.workers >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(
+                    f"invalid serve setting {name}={getattr(self, name)!r}", json_path=f"$.{name}"
+                )
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def thread_count(self) -> int:
+        return self.workers or max(4, 2 * self.max_batch)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def configure_pil(max_pixels: int) -> None:
+    """Make PIL itself refuse decompression bombs above the serving limit (belt and braces)."""
+    Image.MAX_IMAGE_PIXELS = max(int(max_pixels), 1)
+
+
+def decode_image(data: bytes, *, max_pixels: int, part: str = "image") -> np.ndarray:
+    """Bytes of an uploaded image → RGB uint8 H×W×3, checking the pixel count from the header before decoding."""
+    if not data:
+        raise ApiError(400, "empty_image", f"part {part!r} is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ALLOWED_IMAGE_FORMATS) as img:
+                width, height = img.size  # from the header only; nothing decoded yet
+                check_pixels(width, height, max_pixels, part)
+                img = ImageOps.exif_transpose(img) or img
+                rgb = _to_rgb(img)
+    except ApiError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ApiError(413, "image_too_large", f"part {part!r}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ApiError(
+            415,
+            "unsupported_image",
+            f"part {part!r} is not an image in a supported format ({', '.join(ALLOWED_IMAGE_FORMATS)})",
+        ) from exc
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise ApiError(400, "corrupt_image", f"part {part!r} could not be decoded: {exc}") from exc
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ApiError(400, "corrupt_image", f"part {part!r} has an empty size {rgb.shape[1]}x{rgb.shape[0]}")
+    return rgb
+
+
+def check_pixels(width: int, height: int, max_pixels: int, part: str = "image") -> None:
+    if width * height > max_pixels:
+        raise ApiError(
+            413,
+            "image_too_large",
+            f"part {part!r} is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
+        )
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = float(arr.max()) if arr.size else 0.0
+        scale = 255.0 / top if top > 255 else 1.0
+        gray = np.clip(arr * scale, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if img.mode != "RGB":
+        img = img.convert("RGB")  # alpha dropped, as the original deploy did
+    else:
+        img.load()
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def parse_json_part(raw: bytes | str | None, part: str, *, expect: type = dict) -> object | None:
+    """Parse an optional JSON part (file or form field); None when absent or blank."""
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "malformed_json", f"part {part!r} is not UTF-8 text: {exc}") from exc
+    if not raw.strip():
+        return None
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise ApiError(400, "malformed_json", f"part {part!r} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ApiError(400, "malformed_json", f"part {part!r} is nested too deeply") from exc
+    if not isinstance(value, expect):
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"part {part!r} must be a JSON {_json_type_name(expect)}, got {_json_type_name(type(value))}",
+        )
+    return value
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_type_name(tp: type) -> str:
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        int: "number",
+        float: "number",
+        bool: "boolean",
+    }.get(tp, "null" if tp is type(None) else tp.__name__)
+
+
+def retry_after_seconds(queued: int, max_batch: int, mean_batch_s: float) -> int:
+    """A Retry-After estimate: time to drain the queue at the observed batch speed, at least 1 s."""
+    batches = math.ceil(max(queued, 1) / max(max_batch, 1))
+    return max(1, math.ceil(batches * max(mean_batch_s, 0.05)))
