@@ -1,0 +1,60 @@
+"""LR control: the original patience divider (§2.5) and optional per-iteration cosine/poly factors."""
+
+from __future__ import annotations
+
+import math
+
+
+class LRPolicyWithPatience:
+    """After each validation: if more than ``patience`` losses since the last reset and the best of the last
+    ``patience`` is worse than the best overall, divide the LR (the caller then builds a new Adam)."""
+
+    def __init__(self, lr: float, patience: int, lr_divisor: float):
+        self.lr = lr
+        self.patience = patience
+        self.lr_divisor = lr_divisor
+        self.history: list[float] = []
+        self.last_reset_idx = 0
+
+    def step(self, val_loss: float) -> bool:
+        """Record a validation loss; True when the LR was decreased."""
+        self.history.append(float(val_loss))
+        if len(self.history) - self.last_reset_idx > self.patience:
+            if min(self.history[-self.patience :]) > min(self.history):
+                self.lr /= self.lr_divisor
+                self.last_reset_idx = len(self.history)
+                return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "history": list(self.history), "last_reset_idx": self.last_reset_idx}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr = float(state["lr"])
+        self.history = [float(x) for x in state["history"]]
+        self.last_reset_idx = int(state["last_reset_idx"])
+
+
+def schedule_factor(
+    name: str,
+    iteration: int,
+    total_iters: int,
+    *,
+    warmup_iters: int = 0,
+    min_lr_ratio: float = 0.0,
+    power: float = 0.9,
+) -> float:
+    """Multiplier of the base LR at 0-based ``iteration`` (``none`` → 1, apart from the linear warm-up)."""
+    if warmup_iters and iteration < warmup_iters:
+        return (iteration + 1) / warmup_iters
+    if name == "none":
+        return 1.0
+    span = max(1, total_iters - warmup_iters)
+    t = min(1.0, max(0.0, (iteration - warmup_iters) / span))
+    if name == "cosine":
+        decay = 0.5 * (1.0 + math.cos(math.pi * t))
+    elif name == "poly":
+        decay = (1.0 - t) ** power
+    else:
+        raise ValueError(f"unknown scheduler {name!r}")
+    return min_lr_ratio + (1.0 - min_lr_ratio) * decay
