@@ -1,0 +1,246 @@
+"""Inference task config (§3.1): `model.gpu_device`, `mode` with every mode's settings and defaults.
+
+Loading order, as the original: a config without a ``model`` key is the v1 (2018) layout and is converted first
+(``mode.source`` → ``mode.name``, top-level ``model_classes`` → ``mode.model_classes``, every other top-level key
+→ ``model``). The effective mode = the mode's defaults (suffix ``""``) ← the plugin default suffix ``"_unet"``
+(**only** when the mode is ``full_image``) ← the user's ``mode``. Everything is then validated strictly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from unetkit.errors import ConfigError
+
+MATCH_ALL = "__all__"
+DEFAULT_MODEL_SUFFIX = "_unet"  # the UNet plugin's default, applied to full_image only
+MODE_NAMES = ("full_image", "roi", "bboxes", "sliding_window")
+_SIZE_RE = re.compile(r"^-?[0-9]+(%|px)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_names(value):
+    if value == MATCH_ALL:
+        return value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError('must be "__all__" or a list of non-empty names')
+    return value
+
+
+NameList = Annotated[Union[str, list[str]], BeforeValidator(_check_names)]
+
+
+def is_name_included(name: str, names: NameList) -> bool:
+    """The original's `is_name_included`: ``"__all__"`` or membership in the list."""
+    return names == MATCH_ALL or (not isinstance(names, str) and name in names)
+
+
+class Renamer(_Strict):
+    """`model_classes` / `model_tags`: keep the listed names (or all) and append ``add_suffix``."""
+
+    save_names: NameList = MATCH_ALL
+    add_suffix: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_key(cls, data):
+        if isinstance(data, dict) and "save_classes" in data:
+            if "save_names" in data:
+                raise ValueError("give `save_names` or its deprecated alias `save_classes`, not both")
+            data = dict(data)
+            data["save_names"] = data.pop("save_classes")
+        return data
+
+    def rename(self, name: str) -> str | None:
+        """New name, or None when the name is filtered out."""
+        return name + self.add_suffix if is_name_included(name, self.save_names) else None
+
+
+class Bounds(_Strict):
+    """Per-side sizes ``"<int>px"`` or ``"<int>%"`` (negative allowed), as the original's schema."""
+
+    left: str = "0px"
+    top: str = "0px"
+    right: str = "0px"
+    bottom: str = "0px"
+
+    @field_validator("left", "top", "right", "bottom")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        if not _SIZE_RE.match(value):
+            raise ValueError(f"{value!r} must look like '5px' or '10%' (an integer, optionally negative)")
+        return value
+
+
+def side_pixels(value: str, side: int) -> int:
+    """``"12px"`` → 12; ``"10%"`` → ``int(side * 10 / 100)`` (truncation toward zero, as the original)."""
+    if value.endswith("px"):
+        return int(value[:-2])
+    return int(side * float(value[:-1]) / 100.0)
+
+
+class Size(_Strict):
+    width: int = Field(128, ge=1)
+    height: int = Field(128, ge=1)
+
+
+class Overlap(_Strict):
+    x: int = Field(0, ge=0)
+    y: int = Field(0, ge=0)
+
+
+class _ModeBase(_Strict):
+    model_classes: Renamer = Renamer()
+    model_tags: Renamer = Renamer()
+    save_probabilities: bool = False
+
+
+class FullImageMode(_ModeBase):
+    name: Literal["full_image"] = "full_image"
+
+
+class RoiMode(_ModeBase):
+    name: Literal["roi"] = "roi"
+    bounds: Bounds = Bounds()
+    save: bool = False
+    class_name: str = Field("inference_roi", min_length=1)
+
+
+class BboxesMode(_ModeBase):
+    name: Literal["bboxes"] = "bboxes"
+    from_classes: NameList = MATCH_ALL
+    padding: Bounds = Bounds()
+    save: bool = False
+    add_suffix: str = "_input_bbox"
+
+
+class SlidingWindowMode(_ModeBase):
+    name: Literal["sliding_window"] = "sliding_window"
+    window: Size = Size()
+    min_overlap: Overlap = Overlap()
+    save: bool = False
+    class_name: str = Field("sliding_window", min_length=1)
+    # unetkit extensions (not in the original schema)
+    blend: Literal["constant", "gaussian"] = "constant"  # constant = the original's plain summation
+    batch_size: int = Field(8, ge=1)  # windows per forward pass
+
+
+Mode = Annotated[Union[FullImageMode, RoiMode, BboxesMode, SlidingWindowMode], Field(discriminator="name")]
+
+
+class ModelSection(_Strict):
+    gpu_device: int = Field(0, ge=0)
+
+
+class InferenceConfig(_Strict):
+    model: ModelSection = ModelSection()
+    mode: Mode = FullImageMode(model_classes=Renamer(add_suffix=DEFAULT_MODEL_SUFFIX))
+
+
+def convert_v1(raw: dict) -> dict:
+    """The original's `maybe_convert_from_v1_inference_task_config` (no-op when a ``model`` key exists)."""
+    if "model" in raw:
+        return raw
+    mode = copy.deepcopy(raw.get("mode", {}))
+    if isinstance(mode, dict):
+        if "source" in mode:
+            mode["name"] = mode.pop("source")
+        mode["model_classes"] = copy.deepcopy(raw.get("model_classes", {}))
+    model = {k: copy.deepcopy(v) for k, v in raw.items() if k not in ("mode", "model_classes")}
+    return {"mode": mode, "model": model}
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def effective_mode(user_mode: dict, *, default_suffix: str = DEFAULT_MODEL_SUFFIX) -> dict:
+    """Mode defaults ← plugin default suffix (full_image only) ← user settings (a dict, not validated yet)."""
+    name = user_mode.get("name", "full_image")
+    merged: dict = {"name": name}
+    if name == "full_image":
+        merged["model_classes"] = {"add_suffix": default_suffix}
+        merged["model_tags"] = {"add_suffix": default_suffix}
+    return _merge(merged, user_mode)
+
+
+def _json_path(loc: tuple) -> str:
+    path = "$"
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in MODE_NAMES:
+            continue  # discriminated-union tags are not part of the user's document
+        else:
+            path += f".{part}"
+    return path
+
+
+def parse_config(raw: object, *, file: object = None, default_suffix: str = DEFAULT_MODEL_SUFFIX) -> InferenceConfig:
+    """Validate a config dict (v1 converted, defaults applied); errors → ConfigError with a JSON path."""
+    if not isinstance(raw, dict):
+        raise ConfigError("an inference config must be a JSON object", file=file, json_path="$")
+    was_v1 = "model" not in raw
+    doc = convert_v1(raw)
+    mode = doc.get("mode", {})
+    if not isinstance(mode, dict):
+        raise ConfigError("must be an object", file=file, json_path="$.mode")
+    name = mode.get("name", "full_image")
+    if name not in MODE_NAMES:
+        hint = " (sliding_window_det is for detectors; use sliding_window)" if name == "sliding_window_det" else ""
+        raise ConfigError(
+            f"unknown mode {name!r}; expected one of {', '.join(MODE_NAMES)}{hint}", file=file, json_path="$.mode.name"
+        )
+    doc = {**doc, "mode": effective_mode(mode, default_suffix=default_suffix)}
+    if isinstance(doc.get("model"), dict):
+        doc["model"] = _merge({"gpu_device": 0}, doc["model"])
+    try:
+        config = InferenceConfig.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        if was_v1 and err["loc"][:1] == ("model",):
+            msg += " (a config without a `model` key is read as the v1 layout: its top-level keys move to `model`)"
+        raise ConfigError(msg, file=file, json_path=_json_path(err["loc"])) from None
+    mode = config.mode
+    if isinstance(mode, SlidingWindowMode) and (
+        mode.window.width - mode.min_overlap.x < 1 or mode.window.height - mode.min_overlap.y < 1
+    ):
+        raise ConfigError(
+            "Wrong sliding window settings, overlap is too high.", file=file, json_path="$.mode.min_overlap"
+        )
+    return config
+
+
+def load_config(path: str | Path, **kwargs) -> InferenceConfig:
+    """Read and validate an inference config JSON file."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=path) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path) from None
+    return parse_config(raw, file=path, **kwargs)
+
+
+def config_to_json(config: InferenceConfig) -> dict:
+    """The effective config as a plain dict (what the run actually used)."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,187 @@
+"""`unetkit evaluate`: compare a predicted project with a ground-truth project.
+
+Per class and mean over the reported classes: IoU, Dice/F1, precision, recall (sensitivity), specificity and
+accuracy, both **pooled** over all pixels of all images and **per image** (mean over images where defined).
+Neutral pixels of the ground truth are ignored. For binary tasks the ROC-AUC of the foreground probability map
+saved by ``save_probabilities`` (``customBigData``) is reported too (pooled and per image).
+
+Class matching: a ground-truth class ``X`` matches the predicted class ``X<suffix>`` (``_unet`` etc.; the suffix
+is detected when not given) or ``X`` itself. Pixels not covered by any matched object are background, in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from unetkit.errors import ConfigError, FormatError
+from unetkit.inference.probabilities import read_probability_map
+from unetkit.metrics import METRIC_NAMES, ConfusionMatrix, binary_roc_auc
+
+
+@dataclass
+class MaskEvaluator:
+    """Accumulates pooled and per-image metrics over (gt, pred) index masks; class 0 = background."""
+
+    class_names: list[str]
+    ignore_index: int | None = None
+    pooled: ConfusionMatrix = field(init=False)
+    per_image: list[dict[str, np.ndarray]] = field(default_factory=list)
+    image_names: list[str] = field(default_factory=list)
+    scores: list[np.ndarray] = field(default_factory=list)
+    score_labels: list[np.ndarray] = field(default_factory=list)
+    image_aucs: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.pooled = ConfusionMatrix(len(self.class_names), self.ignore_index)
+
+    def add(self, gt: np.ndarray, pred: np.ndarray, name: str = "", fg_scores: np.ndarray | None = None) -> None:
+        """Add one image. ``fg_scores``: foreground probability map (binary tasks) for ROC-AUC."""
+        if gt.shape != pred.shape:
+            raise FormatError(f"ground truth {gt.shape} and prediction {pred.shape} differ in size", file=name)
+        cm = ConfusionMatrix(len(self.class_names), self.ignore_index)
+        cm.update(pred, gt)
+        self.pooled.merge(cm)
+        self.per_image.append(cm.per_class())
+        self.image_names.append(name)
+        if fg_scores is not None:
+            keep = gt != self.ignore_index if self.ignore_index is not None else np.ones(gt.shape, bool)
+            labels = gt[keep] == 1
+            scores = fg_scores[keep].astype(np.float32)
+            self.scores.append(scores)
+            self.score_labels.append(labels)
+            self.image_aucs.append(binary_roc_auc(scores, labels))
+
+    def result(self, report: list[str] | None = None) -> dict:
+        """Metrics as a JSON-ready dict (NaN → None)."""
+        report = report or list(self.class_names)
+        idx = [self.class_names.index(c) for c in report]
+        pooled = self.pooled.per_class()
+        out: dict = {"classes": report, "images": len(self.per_image)}
+        out["pooled"] = _section(pooled, report, idx)
+        if self.per_image:
+            with np.errstate(all="ignore"):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    per_image = {m: np.nanmean(np.stack([d[m] for d in self.per_image]), axis=0) for m in METRIC_NAMES}
+        else:
+            per_image = {m: np.full(len(self.class_names), np.nan) for m in METRIC_NAMES}
+        out["per_image"] = _section(per_image, report, idx)
+        out["pixel_accuracy"] = _num(self.pooled.pixel_accuracy())
+        out["confusion_matrix"] = self.pooled.matrix.tolist()
+        out["confusion_classes"] = list(self.class_names)
+        if self.scores:
+            pooled_auc = binary_roc_auc(np.concatenate(self.scores), np.concatenate(self.score_labels))
+            finite = [a for a in self.image_aucs if np.isfinite(a)]
+            out["roc_auc"] = {
+                "class": self.class_names[1],
+                "pooled": _num(pooled_auc),
+                "per_image": _num(float(np.mean(finite))) if finite else None,
+            }
+        return out
+
+
+def _num(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def _section(values: dict[str, np.ndarray], names: list[str], idx: list[int]) -> dict:
+    per_class = {n: {m: _num(float(values[m][i])) for m in METRIC_NAMES} for n, i in zip(names, idx)}
+    mean = {}
+    for m in METRIC_NAMES:
+        finite = [float(values[m][i]) for i in idx if np.isfinite(values[m][i])]
+        mean[m] = float(np.mean(finite)) if finite else None
+    return {"per_class": per_class, "mean": mean}
+
+
+def detect_suffix(gt_classes: list[str], pred_classes: list[str]) -> str:
+    """The suffix ``s`` such that ``X + s`` is a predicted class for the most ground-truth classes ``X`` ('' if none)."""
+    pred = set(pred_classes)
+    votes: dict[str, int] = {}
+    for x in gt_classes:
+        for t in pred:
+            if t != x and t.startswith(x):
+                votes[t[len(x) :]] = votes.get(t[len(x) :], 0) + 1
+    if not votes:
+        return ""
+    best = max(votes.values())
+    winners = sorted(s for s, v in votes.items() if v == best)
+    if len(winners) > 1:
+        raise ConfigError(f"cannot tell the prediction suffix ({', '.join(map(repr, winners))}); pass --suffix")
+    return winners[0]
+
+
+def evaluate_projects(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    *,
+    classes: list[str] | None = None,
+    background: str = "bg",
+    neutral: str = "neutral",
+    suffix: str | None = None,
+) -> dict:
+    """Evaluate every item of ``gt_dir`` against the item of the same dataset and name in ``pred_dir``."""
+    from unetkit.project import Project, rasterize
+
+    gt_project, pred_project = Project.read(gt_dir), Project.read(pred_dir)
+    gt_titles = [c.title for c in gt_project.meta.classes if c.title not in (neutral, background)]
+    pred_titles = [c.title for c in pred_project.meta.classes]
+    if suffix is None:
+        suffix = detect_suffix(gt_titles + [background], pred_titles)
+
+    def pred_title(x: str) -> str | None:
+        for cand in (x + suffix, x) if suffix else (x,):
+            if cand in pred_titles:
+                return cand
+        return None
+
+    names = [background] + gt_titles
+    gt_index = {t: i for i, t in enumerate(names)}
+    neutral_index = len(names)
+    gt_index[neutral] = neutral_index
+    pred_index = {pred_title(t): i for i, t in enumerate(names) if pred_title(t) is not None}
+    if not any(pred_title(t) for t in gt_titles):
+        raise ConfigError(
+            f"no predicted class matches the ground-truth classes {gt_titles} (suffix {suffix!r}); "
+            f"predicted classes are {pred_titles}"
+        )
+    report = list(names) if not classes else list(classes)
+    for c in report:
+        if c not in names:
+            raise ConfigError(f"--classes: unknown class {c!r}; known: {', '.join(names)}")
+    binary = len(names) == 2
+    fg_pred_title = pred_title(names[1]) if binary else None
+
+    pred_items = {(it.dataset, it.name): it for it in pred_project.items()}
+    ev = MaskEvaluator(names, ignore_index=neutral_index)
+    missing_scores = 0
+    for item in gt_project.items():
+        key = (item.dataset, item.name)
+        if key not in pred_items:
+            raise FormatError(f"item {item.dataset}/{item.name} has no prediction", file=pred_dir)
+        gt_ann = item.read_annotation(gt_project.meta)
+        pred_ann = pred_items[key].read_annotation(pred_project.meta)
+        gt = rasterize(gt_ann, gt_index, default=0, skip_unknown=True)
+        pred = rasterize(pred_ann, pred_index, default=0, skip_unknown=True)
+        scores = None
+        if binary and fg_pred_title is not None:
+            scores = read_probability_map(
+                pred_ann.custom_big_data, fg_pred_title, pred_ann.height, pred_ann.width, file=pred_items[key].ann_path
+            )
+            missing_scores += scores is None
+        if gt.shape != pred.shape:
+            raise FormatError(
+                f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth {gt.shape[1]}x{gt.shape[0]}",
+                file=pred_items[key].ann_path,
+            )
+        ev.add(gt, pred, f"{item.dataset}/{item.name}", scores if missing_scores == 0 else None)
+    out = ev.result(report)
+    if missing_scores:
+        out.pop("roc_auc", None)
+    out["suffix"] = suffix
+    out["matched"] = {t: p for t in names for p in [pred_title(t)] if p is not None}
+    return out
