@@ -1,0 +1,368 @@
+"""Project folders on disk (§1.1): reading (flat + nested datasets, legacy ``ann/<stem>.json``), writing, images.
+
+Images are RGB uint8 numpy arrays everywhere in unetkit. Every file is written atomically (temp file in the
+same folder + ``os.replace``); names that could escape the project folder are rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from unetkit.errors import FormatError
+from unetkit.project.annotation import Annotation
+from unetkit.project.meta import ProjectMeta
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".mpo", ".bmp", ".png", ".webp")
+META_FILE = "meta.json"
+NESTED_DIR = "datasets"
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=4, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def load_json(path):
+    """Parse a JSON file; FormatError (with line/column) when it is missing or not valid JSON."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FormatError("file not found", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(f"cannot read file: {exc}", file=path) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path, json_path="$"
+        ) from None
+
+
+# ----------------------------------------------------------------------------------------------- images
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image file as (H, W, 3) RGB uint8 (grayscale/RGBA/16-bit converted; EXIF orientation applied)."""
+    path = Path(path)
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise FormatError(f"cannot read image: {exc}", file=path) from None
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    if img is None:
+        try:  # formats OpenCV cannot decode (e.g. some MPO/WebP variants)
+            with Image.open(path) as pil:
+                return np.asarray(pil.convert("RGB"))
+        except Exception:
+            raise FormatError("cannot decode image", file=path) from None
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def image_size(path) -> tuple[int, int]:
+    """(height, width) of an image file from its header, after EXIF orientation (as :func:`read_image`)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception:
+        img = read_image(path)
+        return img.shape[0], img.shape[1]
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def encode_image(image: np.ndarray, ext: str) -> bytes:
+    """Encode an RGB (or grayscale) uint8 array in the format given by ``ext`` (".png", ".jpg", ...)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    ext = ext.lower()
+    if ext == ".mpo":
+        ext = ".jpg"
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(ext, image, params)
+    if not ok:
+        raise ValueError(f"cannot encode image as {ext}")
+    return data.tobytes()
+
+
+def write_image(path, image: np.ndarray) -> None:
+    """Write an RGB uint8 image atomically, encoded by the file extension."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(image, path.suffix))
+
+
+# ----------------------------------------------------------------------------------------------- names
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Reject names that could escape a folder: empty, '.', '..', slashes, backslashes, NUL, drive/absolute."""
+    if not isinstance(name, str) or not name or name in (".", ".."):
+        raise FormatError(f"invalid {what} {name!r}")
+    bad = [c for c in ("/", "\\", "\x00") if c in name]
+    if bad or ".." in name or os.path.isabs(name) or re.match(r"^[A-Za-z]:", name):
+        raise FormatError(
+            f"invalid {what} {name!r}: must be a plain file/folder name (no path separators or '..')"
+        )
+    return name
+
+
+def dataset_parts(dataset: str) -> list[str]:
+    """Split a (possibly nested, "Parent/Child") dataset name into checked components."""
+    if not isinstance(dataset, str) or not dataset or dataset.startswith("/") or "\\" in dataset:
+        raise FormatError(f"invalid dataset name {dataset!r}")
+    return [check_name(p, "dataset name") for p in dataset.split("/")]
+
+
+def dataset_dir(root: Path, dataset: str) -> Path:
+    parts = dataset_parts(dataset)
+    path = root / parts[0]
+    for p in parts[1:]:
+        path = path / NESTED_DIR / p
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+@dataclass
+class Item:
+    name: str
+    image_path: Path
+    ann_path: Path
+    dataset: str
+
+    def read_image(self) -> np.ndarray:
+        return read_image(self.image_path)
+
+    def read_annotation_json(self):
+        return load_json(self.ann_path)
+
+    def read_annotation(self, meta: ProjectMeta) -> Annotation:
+        return Annotation.from_json(load_json(self.ann_path), meta, file=self.ann_path)
+
+
+@dataclass
+class Dataset:
+    name: str
+    path: Path
+    items: list[Item] = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.items)
+
+
+def is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def resolve_items(ds_name: str, ds_path: Path, problems: list | None = None) -> list[Item]:
+    """Items of one dataset folder. Without ``problems`` the first problem raises FormatError; with a list,
+    problems are appended (as FormatError) and the item is skipped."""
+
+    def fail(msg, file):
+        err = FormatError(msg, file=file)
+        if problems is None:
+            raise err
+        problems.append(err)
+
+    img_dir, ann_dir = ds_path / "img", ds_path / "ann"
+    for d, what in ((img_dir, "item"), (ann_dir, "annotation")):
+        if not d.is_dir():
+            fail(f"{what} directory not found (dataset {ds_name!r} needs img/ and ann/)", d)
+            return []
+    items, used = [], {}
+    for img in sorted(p for p in img_dir.iterdir() if p.is_file() and is_image_name(p.name)):
+        candidates = (ann_dir / f"{img.name}.json", ann_dir / f"{img.stem}.json")
+        ann = next((c for c in candidates if c.is_file()), None)
+        if ann is None:
+            fail(
+                f"item {img.name!r} in dataset {ds_name!r} has no annotation file "
+                f"(looked for ann/{img.name}.json and ann/{img.stem}.json)",
+                img,
+            )
+            continue
+        if ann in used:
+            fail(f"images {used[ann]!r} and {img.name!r} resolve to the same annotation file", ann)
+            continue
+        used[ann] = img.name
+        items.append(Item(img.name, img, ann, ds_name))
+    return items
+
+
+def walk_datasets(root: Path, problems: list | None = None) -> list[Dataset]:
+    """All datasets under a project folder, nested ones named "Parent/Child". A parent folder without images
+    (only ``datasets/`` and perhaps empty img/ann or 0-byte placeholders) is a container, not a dataset."""
+    out: list[Dataset] = []
+
+    def visit(path: Path, name: str):
+        nested = path / NESTED_DIR
+        has_children = nested.is_dir()
+        img_dir = path / "img"
+        has_images = img_dir.is_dir() and any(
+            p.is_file() and is_image_name(p.name) for p in img_dir.iterdir()
+        )
+        if has_images or not has_children:
+            out.append(Dataset(name, path, resolve_items(name, path, problems)))
+        if has_children:
+            for child in sorted(p for p in nested.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                visit(child, f"{name}/{child.name}")
+
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and not p.name.startswith("."):
+            visit(p, p.name)
+    return out
+
+
+class Project:
+    """A project folder read from disk: meta + datasets (annotations are parsed lazily, per item)."""
+
+    def __init__(self, path: Path, meta: ProjectMeta, datasets: list[Dataset]):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.meta = meta
+        self.datasets = datasets
+
+    @classmethod
+    def read(cls, path) -> Project:
+        path = Path(path)
+        if not path.is_dir():
+            raise FormatError("project folder not found", file=path)
+        meta_path = path / META_FILE
+        if not meta_path.is_file():
+            raise FormatError("meta.json not found (not a Supervisely project folder?)", file=meta_path)
+        meta = ProjectMeta.from_json(load_json(meta_path), file=meta_path)
+        return cls(path, meta, walk_datasets(path))
+
+    def items(self) -> Iterator[Item]:
+        for ds in self.datasets:
+            yield from ds.items
+
+    def __len__(self) -> int:
+        return sum(len(ds.items) for ds in self.datasets)
+
+    def get_dataset(self, name: str) -> Dataset | None:
+        return next((d for d in self.datasets if d.name == name), None)
+
+    def __repr__(self):
+        return f"Project({str(self.path)!r}, datasets={len(self.datasets)}, items={len(self)})"
+
+
+def _same_or_inside(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or b in a.parents or a in b.parents
+
+
+class ProjectWriter:
+    """Creates a NEW project folder. Refuses an existing non-empty folder unless ``allow_existing``, and always
+    refuses a folder that is, contains or lies inside one of ``sources`` (the projects being read)."""
+
+    def __init__(self, path, meta: ProjectMeta, *, allow_existing=False, sources: Iterable = ()):
+        self.path = Path(path)
+        for src in sources:
+            if _same_or_inside(self.path, Path(src)):
+                raise FormatError(f"refusing to write into the source project {src}", file=self.path)
+        if self.path.exists():
+            if not self.path.is_dir():
+                raise FormatError("output path exists and is not a folder", file=self.path)
+            if any(self.path.iterdir()) and not allow_existing:
+                raise FormatError(
+                    "output folder exists and is not empty (refusing to overwrite)", file=self.path
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.meta = meta
+        self._names: dict[str, set[str]] = {}
+        self.write_meta(meta)
+
+    def write_meta(self, meta: ProjectMeta | None = None) -> None:
+        if meta is not None:
+            self.meta = meta
+        atomic_write_json(self.path / META_FILE, self.meta.to_json())
+
+    def _dataset_path(self, dataset: str) -> Path:
+        parts = dataset_parts(dataset)
+        path = self.path / parts[0]
+        for i, part in enumerate(parts):
+            if i:
+                path = path / NESTED_DIR / part
+            (path / "img").mkdir(parents=True, exist_ok=True)
+            (path / "ann").mkdir(parents=True, exist_ok=True)
+        return path
+
+    def add_item(self, dataset: str, name: str, image, ann: Annotation) -> Item:
+        """Add one image + annotation. ``image`` is an RGB array (encoded by the name's extension) or a Path
+        (hard-linked when possible, else copied). The annotation size must match the image."""
+        check_name(name, "item name")
+        if not is_image_name(name):
+            raise FormatError(f"item name {name!r} must end with one of {', '.join(IMAGE_EXTENSIONS)}")
+        names = self._names.setdefault(dataset, set())
+        if name in names:
+            raise FormatError(f"duplicate item {name!r} in dataset {dataset!r}")
+        ds_path = self._dataset_path(dataset)
+        img_path, ann_path = ds_path / "img" / name, ds_path / "ann" / f"{name}.json"
+        if isinstance(image, (str, os.PathLike)):
+            src = Path(image)
+            h, w = image_size(src)
+            self._check_size(ann, h, w, name)
+            _link_or_copy(src, img_path)
+        else:
+            arr = np.asarray(image)
+            self._check_size(ann, arr.shape[0], arr.shape[1], name)
+            write_image(img_path, arr)
+        atomic_write_json(ann_path, ann.to_json())
+        names.add(name)
+        return Item(name, img_path, ann_path, dataset)
+
+    @staticmethod
+    def _check_size(ann: Annotation, h: int, w: int, name: str) -> None:
+        if (ann.height, ann.width) != (h, w):
+            raise FormatError(
+                f"annotation size {ann.height}x{ann.width} (HxW) does not match image {name!r} ({h}x{w})"
+            )
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise FormatError("refusing to overwrite the source image with itself", file=dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

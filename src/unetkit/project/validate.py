@@ -1,0 +1,122 @@
+"""Full project check: every problem as (file, JSON path, message), never stopping at the first one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from unetkit.errors import FormatError, format_location
+from unetkit.project.annotation import Label, _read_tags, parse_misc, parse_size
+from unetkit.project.geometry import Bitmap, RawGeometry
+from unetkit.project.io import META_FILE, image_size, load_json, walk_datasets
+from unetkit.project.meta import ProjectMeta
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    json_path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = format_location(self.file, self.json_path)
+        return f"{where}: {self.message}" if where else self.message
+
+    @classmethod
+    def from_error(cls, err: FormatError) -> Problem:
+        return cls(err.file or "", err.json_path or "", err.message)
+
+
+def validate_project(path) -> list[Problem]:
+    """Check meta, layout, every annotation (structure, classes, tags, geometry, size vs image, bitmaps inside
+    the image). Returns [] for a valid project."""
+    path = Path(path)
+    problems: list[Problem] = []
+    if not path.is_dir():
+        return [Problem(str(path), "", "project folder not found")]
+    meta_path = path / META_FILE
+    try:
+        meta = ProjectMeta.from_json(load_json(meta_path), file=meta_path)
+    except FormatError as err:
+        problems.append(Problem.from_error(err))
+        meta = None
+    layout: list[FormatError] = []
+    datasets = walk_datasets(path, layout)
+    problems.extend(Problem.from_error(e) for e in layout)
+    n_items = 0
+    for ds in datasets:
+        if not ds.items and (ds.path / "img").is_dir() and (ds.path / "ann").is_dir():
+            problems.append(Problem(str(ds.path), "", f"dataset {ds.name!r} is empty (no images)"))
+        n_items += len(ds.items)
+        for item in ds.items:
+            problems.extend(validate_item(item.ann_path, item.image_path, meta))
+    if n_items == 0 and not layout:
+        problems.append(Problem(str(path), "", "project is empty (no items)"))
+    return problems
+
+
+def validate_item(ann_path: Path, image_path: Path | None, meta: ProjectMeta | None) -> list[Problem]:
+    """Problems of one annotation file (and its image's size, when ``image_path`` is given)."""
+    out: list[Problem] = []
+
+    def guard(fn, *args, **kw):
+        try:
+            return fn(*args, **kw)
+        except FormatError as err:
+            out.append(Problem.from_error(err))
+            return None
+
+    d = guard(load_json, ann_path)
+    if d is None:
+        return out
+    size = guard(parse_size, d, ann_path)
+    guard(parse_misc, d, ann_path) if isinstance(d, dict) else None
+    if size is None:
+        return out
+    height, width = size
+    if image_path is not None:
+        try:
+            ih, iw = image_size(image_path)
+        except FormatError as err:
+            out.append(Problem.from_error(err))
+        else:
+            if (ih, iw) != (height, width):
+                out.append(
+                    Problem(
+                        str(ann_path),
+                        "$.size",
+                        f"size {height}x{width} (HxW) does not match the image {image_path.name} ({ih}x{iw})",
+                    )
+                )
+    if meta is None:
+        return out
+    guard(_read_tags, d.get("tags"), meta, ann_path, "$.tags")
+    objects = d.get("objects")
+    if not isinstance(objects, list):
+        out.append(Problem(str(ann_path), "$.objects", "missing or invalid 'objects' (expected a list)"))
+        return out
+    for i, obj in enumerate(objects):
+        jp = f"$.objects[{i}]"
+        label = guard(Label.from_json, obj, meta, file=ann_path, json_path=jp)
+        if label is None or isinstance(label.geometry, RawGeometry):
+            continue
+        msg = _bounds_problem(label.geometry, height, width)
+        if msg:
+            key = ".bitmap.origin" if isinstance(label.geometry, Bitmap) else ".points"
+            out.append(Problem(str(ann_path), jp + key, msg))
+    return out
+
+
+def _bounds_problem(geometry, height: int, width: int) -> str | None:
+    """Bitmaps must lie fully inside the image; vector shapes must touch it (the SDK crops them)."""
+    b = geometry.bbox()
+    if isinstance(geometry, Bitmap):
+        if b.left < 0 or b.top < 0 or b.right >= width or b.bottom >= height:
+            return (
+                f"bitmap ({b.left},{b.top})-({b.right},{b.bottom}) lies outside the image "
+                f"(width {width}, height {height})"
+            )
+        return None
+    if b.right < 0 or b.bottom < 0 or b.left > width - 1 or b.top > height - 1:
+        return f"{geometry.name} lies entirely outside the image (width {width}, height {height})"
+    return None

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from unetkit.errors import FormatError
+from unetkit.project import Annotation, Project, ProjectMeta, ProjectWriter, read_image, write_image
+
+from .helpers import sample_annotation, sample_meta
+
+
+def test_write_read_round_trip(tmp_path):
+    meta, ann = sample_meta(), sample_annotation()
+    image = np.random.default_rng(0).integers(0, 255, (ann.height, ann.width, 3), dtype=np.uint8)
+    writer = ProjectWriter(tmp_path / "out", meta)
+    writer.add_item("ds", "a.png", image, ann)
+    writer.add_item("Parent/Child", "b.png", image, ann)
+    project = Project.read(tmp_path / "out")
+    assert project.meta == meta
+    assert [d.name for d in project.datasets] == ["Parent/Child", "ds"]
+    assert len(project) == 2
+    for item in project.items():
+        assert item.read_annotation(project.meta) == ann
+        assert np.array_equal(item.read_image(), image)
+    assert (tmp_path / "out/Parent/datasets/Child/ann/b.png.json").is_file()
+    raw = json.loads((tmp_path / "out/ds/ann/a.png.json").read_text())
+    assert raw["unknownTopKey"] == {"x": 1} and raw["objects"][0]["id"] == 11
+
+
+def test_writer_refuses_non_empty_and_source(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "f").write_text("1")
+    with pytest.raises(FormatError, match="not empty"):
+        ProjectWriter(tmp_path / "x", ProjectMeta())
+    ProjectWriter(tmp_path / "x", ProjectMeta(), allow_existing=True)
+    with pytest.raises(FormatError, match="source project"):
+        ProjectWriter(tmp_path / "x", ProjectMeta(), allow_existing=True, sources=[tmp_path / "x"])
+    with pytest.raises(FormatError, match="source project"):
+        ProjectWriter(tmp_path / "x" / "sub", ProjectMeta(), sources=[tmp_path / "x"])
+
+
+@pytest.mark.parametrize(
+    "dataset, name",
+    [
+        ("..", "a.png"),
+        ("ds", "../a.png"),
+        ("ds", "a/b.png"),
+        ("/abs", "a.png"),
+        ("ds", "a\\b.png"),
+        ("ds", "a\x00.png"),
+        ("a/../b", "a.png"),
+        ("ds", "a.txt"),
+    ],
+)
+def test_writer_rejects_bad_names(tmp_path, dataset, name):
+    writer = ProjectWriter(tmp_path / "p", ProjectMeta())
+    with pytest.raises(FormatError):
+        writer.add_item(dataset, name, np.zeros((2, 2, 3), np.uint8), Annotation(2, 2))
+    assert not any(p.name in ("a.png", "b.png") for p in tmp_path.rglob("*"))
+
+
+def test_writer_size_mismatch(tmp_path):
+    writer = ProjectWriter(tmp_path / "p", ProjectMeta())
+    with pytest.raises(FormatError, match="does not match"):
+        writer.add_item("ds", "a.png", np.zeros((3, 2, 3), np.uint8), Annotation(2, 2))
+
+
+def test_image_io_converts_to_rgb(tmp_path):
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0] = 200
+    write_image(tmp_path / "a.png", rgb)
+    assert np.array_equal(read_image(tmp_path / "a.png"), rgb)
+    gray = np.full((4, 5), 77, np.uint8)
+    write_image(tmp_path / "g.png", gray)
+    assert read_image(tmp_path / "g.png").tolist() == np.full((4, 5, 3), 77).tolist()
+    rgba = np.dstack([rgb, np.full((4, 5), 10, np.uint8)])
+    write_image(tmp_path / "r.png", rgba)
+    assert np.array_equal(read_image(tmp_path / "r.png"), rgb)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
