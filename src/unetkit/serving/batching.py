@@ -149,6 +149,17 @@ class MicroBatcher:
         fut: ThreadFuture = asyncio.run_coroutine_threadsafe(self.submit(item), self._loop)
         return fut.result()
 
+    def submit_from_thread_many(self, items: Sequence[Any]) -> list[Any]:
+        """Blocking: queue all ``items`` at once (so they can share a batch) and wait for every result."""
+        if self._loop is None:
+            raise BatcherClosedError("the inference worker is not running")
+
+        async def _all() -> list[Any]:
+            return list(await asyncio.gather(*(self.submit(item) for item in items)))
+
+        fut: ThreadFuture = asyncio.run_coroutine_threadsafe(_all(), self._loop)
+        return fut.result()
+
     async def _gather(self) -> list[_Entry]:
         assert self._queue is not None
         batch = [await self._queue.get()]

@@ -17,8 +17,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from unetkit.errors import ConfigError
 
-# Formats a client may upload. PIL can open many more (EPS calls Ghostscript, PSD, ...): they are refused.
-ALLOWED_IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "WEBP", "TIFF", "GIF")
+# Formats a client may upload (JPEG includes MPO). PIL can open many more (EPS calls Ghostscript, PSD, ...): they are refused.
+ALLOWED_IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
 
 
 class ApiError(Exception):
@@ -40,7 +40,7 @@ class ServeSettings:
     """Tunables of the HTTP service (CLI flags of `unetkit serve`)."""
 
     backend: str = "torch"
-    device: str = "cpu"
+    device: str = "auto"
     max_batch: int = 8
     max_wait_ms: float = 5.0
     max_queue: int = 64

@@ -1,0 +1,53 @@
+"""`unetkit serve`: the HTTP model service (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+
+from unetkit.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a checkpoint over HTTP (original REST protocol, /v1 API, web page)",
+        description="Serve a model checkpoint over HTTP: POST /model/inference and /model/get_out_meta "
+        "(the original protocol), POST /v1/predict and GET /v1/model, a web page at /, docs at /docs.",
+    )
+    p.add_argument("--model", required=True, metavar="CHECKPOINT_DIR", help="checkpoint folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.add_argument(
+        "--device", default="auto", help="torch device: auto (CUDA when available), cpu, cuda:0, ..."
+    )
+    p.add_argument("--max-batch", type=int, default=8, help="largest micro-batch (1 disables batching)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill up")
+    p.add_argument("--max-queue", type=int, default=64, help="requests admitted at once; beyond → 503")
+    p.add_argument("--timeout-s", type=float, default=60.0, help="per-request deadline; beyond → 504")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body")
+    p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image (width × height)")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from unetkit.serving.app import create_app
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
+    app = create_app(
+        args.model,
+        backend=args.backend,
+        device=args.device,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue,
+        timeout_s=args.timeout_s,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0

@@ -1,0 +1,368 @@
+"""FastAPI application: original REST protocol (§3.5b), modern /v1 API, web page, health checks.
+
+Request flow: the handler reads the upload, then runs the CPU work (decode, pre/post-processing, the inference
+mode) in a bounded thread pool; every model forward pass goes through the :class:`MicroBatcher`, so concurrent
+requests share batches. Admission is bounded (``max_queue`` requests in the service at once; beyond → 503 with
+Retry-After) and each request has a deadline (``timeout_s`` → 504).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from unetkit import __version__
+from unetkit.errors import UnetkitError
+from unetkit.serving.batching import BatcherClosedError, MicroBatcher, QueueFullError
+from unetkit.serving.limits import (
+    ApiError,
+    ServeSettings,
+    configure_pil,
+    decode_image,
+    parse_json_part,
+    retry_after_seconds,
+)
+from unetkit.serving.middleware import BodyLimitMiddleware, BodyTooLargeError
+from unetkit.serving.payloads import class_pixel_counts, encode_index_mask, encode_probabilities
+
+log = logging.getLogger("unetkit.serving")
+STATIC_DIR = Path(str(resources.files("unetkit.serving") / "static"))
+JSON_PARTS = ("annotation", "meta", "mode")
+
+
+class Service:
+    """Runtime state shared by the handlers: engine, batcher, thread pool, admission counter."""
+
+    def __init__(self, engine: Any, settings: ServeSettings):
+        self.engine = engine
+        self.settings = settings
+        # The admission bound keeps the batcher's queue from ever filling: at most max_queue requests,
+        # each with at most max_batch forwards in flight.
+        self.batcher = MicroBatcher(
+            engine.forward_batch,
+            max_batch=settings.max_batch,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue * settings.max_batch,
+        )
+        self.pool: ThreadPoolExecutor | None = None
+        self.inflight = 0
+        self.ready = False
+        self.served = 0
+        self.rejected = 0
+
+    async def start(self) -> None:
+        self.pool = ThreadPoolExecutor(
+            max_workers=self.settings.thread_count, thread_name_prefix="unetkit-req"
+        )
+        await self.batcher.start()
+        await self.batcher.submit(self.engine.warmup_item())  # first forward pays the allocations
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.batcher.stop()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def forward(self, items: list) -> list:
+        """Model forward for code running in a request thread: chunks of ≤ max_batch go through the batcher."""
+        out: list = []
+        step = self.settings.max_batch
+        for start in range(0, len(items), step):
+            chunk = items[start : start + step]
+            out.extend(self.batcher.submit_from_thread_many(chunk))
+        return out
+
+    async def run(self, job: Callable[[], Any]) -> Any:
+        """Run ``job`` in the request pool under the admission bound and the per-request deadline."""
+        if not self.ready or self.pool is None:
+            raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": "1"})
+        if self.inflight >= self.settings.max_queue:
+            self.rejected += 1
+            retry = retry_after_seconds(
+                self.inflight, self.settings.max_batch, self.batcher.stats.mean_batch_s
+            )
+            raise ApiError(
+                503,
+                "overloaded",
+                f"{self.inflight} requests are already being served (limit {self.settings.max_queue}); "
+                f"retry in {retry} s",
+                {"Retry-After": str(retry)},
+            )
+        self.inflight += 1
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(self.pool, job)
+            try:
+                return await asyncio.wait_for(future, self.settings.timeout_s)
+            except asyncio.TimeoutError:
+                raise ApiError(
+                    504,
+                    "timeout",
+                    f"the request took longer than {self.settings.timeout_s:g} s and was abandoned",
+                ) from None
+        finally:
+            self.inflight -= 1
+            self.served += 1
+
+
+def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **settings: Any) -> FastAPI:
+    """Build the service. The model in ``model_dir`` is loaded here, once (or pass a ready ``engine``)."""
+    config = ServeSettings(**settings)
+    configure_pil(config.max_pixels)
+    if engine is None:
+        if model_dir is None:
+            raise ValueError("create_app needs model_dir or engine")
+        from unetkit.serving.engine import ServingEngine
+
+        engine = ServingEngine.load(model_dir, backend=config.backend, device=config.device)
+    service = Service(engine, config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title="unetkit segmentation service",
+        version=__version__,
+        description="Original Supervisely REST protocol (`/model/*`), a modern JSON API (`/v1/*`) and a web page.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_upload_bytes)
+    _install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """Readiness: the model is loaded, warmed up and the batch worker runs."""
+        if service.ready and service.batcher.running:
+            return JSONResponse({"status": "ready", "inflight": service.inflight})
+        return JSONResponse({"error": "not_ready", "detail": "the model is not ready"}, status_code=503)
+
+    @app.get("/v1/model", tags=["v1"])
+    async def model_info() -> dict:
+        """Classes with colours, input size, architecture, checkpoint information and service limits."""
+        info = dict(engine.describe())
+        info["service"] = {
+            "settings": config.to_json(),
+            "batching": service.batcher.stats.to_json(),
+            "inflight": service.inflight,
+            "rejected": service.rejected,
+        }
+        return info
+
+    @app.post("/v1/predict", tags=["v1"])
+    async def predict(
+        image: UploadFile = File(..., description="the image (PNG, JPEG, BMP, WebP, TIFF, GIF)"),
+        format: Literal["mask", "annotation"] = Query(
+            "mask", description="`mask`: class map + PNG mask; `annotation`: a Supervisely annotation"
+        ),
+        probabilities: bool = Query(False, description="also return per-class probability maps (8-bit PNGs)"),
+    ) -> dict:
+        """Segment one image."""
+        data = await image.read()
+
+        def job() -> dict:
+            started = time.perf_counter()
+            img = decode_image(data, max_pixels=config.max_pixels)
+            result = engine.predict(img, service.forward, probabilities=probabilities)
+            body: dict = {
+                "format": format,
+                "width": int(img.shape[1]),
+                "height": int(img.shape[0]),
+                "classes": engine.classes,
+            }
+            if format == "mask":
+                body["mask_png"] = encode_index_mask(result.mask, engine.classes)
+                body["class_pixels"] = class_pixel_counts(result.mask, engine.classes)
+            else:
+                body["annotation"] = engine.mask_to_annotation(result.mask)
+            if probabilities:
+                body["probabilities"] = encode_probabilities(result.probs, engine.classes)
+            body["time_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+            return body
+
+        return await service.run(job)
+
+    @app.post(
+        "/model/inference",
+        tags=["original protocol"],
+        openapi_extra={
+            "requestBody": _multipart_schema(required=["image"], file_parts=["image", *JSON_PARTS])
+        },
+    )
+    async def original_inference(request: Request) -> JSONResponse:
+        """Original `rest_inference.py`: multipart `image` (+ optional JSON `annotation`, `meta`, `mode`)
+        → the annotation JSON. Default mode: `full_image` with suffix `_model`."""
+        parts, files = await _read_form(request, config.max_upload_bytes)
+        image = parts.get("image")
+        if image is None:
+            raise ApiError(400, "missing_image", "the multipart part 'image' is required")
+        if "image" not in files:
+            raise ApiError(400, "invalid_image", "the part 'image' must be a file upload, not a text field")
+        docs = {name: parse_json_part(parts.get(name), name) for name in JSON_PARTS}
+
+        def job() -> dict:
+            img = decode_image(image, max_pixels=config.max_pixels)
+            return engine.run_mode(img, docs["annotation"], docs["meta"], docs["mode"], service.forward)
+
+        return JSONResponse(await service.run(job))
+
+    @app.post(
+        "/model/get_out_meta",
+        tags=["original protocol"],
+        openapi_extra={
+            "requestBody": _multipart_schema(required=[], file_parts=[], field_parts=["meta", "mode"])
+        },
+    )
+    async def original_out_meta(request: Request) -> JSONResponse:
+        """Original `get_out_meta`: form fields `meta`, `mode` (JSON, optional) → the output project meta."""
+        parts, _files = await _read_form(request, config.max_upload_bytes)
+        meta = parse_json_part(parts.get("meta"), "meta")
+        mode = parse_json_part(parts.get("mode"), "mode")
+        return JSONResponse(_call_engine(lambda: engine.out_meta(meta, mode)))
+
+    return app
+
+
+def _call_engine(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except UnetkitError as exc:
+        raise _unetkit_to_api(exc) from exc
+
+
+def _unetkit_to_api(exc: UnetkitError) -> ApiError:
+    code = {"ConfigError": "invalid_mode", "GraphError": "invalid_mode", "FormatError": "invalid_format"}
+    return ApiError(400, code.get(type(exc).__name__, "invalid_input"), str(exc))
+
+
+async def _read_form(request: Request, max_bytes: int) -> tuple[dict[str, bytes | str], set[str]]:
+    """Multipart or urlencoded form → ({name: bytes | str}, names sent as files); JSON parts may be either."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"expected a multipart/form-data body, got {content_type or 'none'!r}",
+        )
+    try:
+        form = await request.form(max_files=8, max_fields=16, max_part_size=max_bytes)
+    except StarletteHTTPException as exc:
+        raise ApiError(400, "malformed_form", f"the form body could not be parsed: {exc.detail}") from exc
+    except (ApiError, BodyTooLargeError):
+        raise
+    except Exception as exc:  # python-multipart parse errors
+        raise ApiError(400, "malformed_form", f"the form body could not be parsed: {exc}") from exc
+    parts: dict[str, bytes | str] = {}
+    files: set[str] = set()
+    try:
+        for name, value in form.multi_items():
+            if name in parts:
+                raise ApiError(400, "duplicate_part", f"the part {name!r} is given more than once")
+            if isinstance(value, StarletteUploadFile):
+                parts[name] = await value.read()
+                files.add(name)
+            else:
+                parts[name] = value
+    finally:
+        await form.close()
+    unknown = sorted(k for k in parts if k not in ("image", *JSON_PARTS))
+    if unknown:
+        raise ApiError(
+            400, "unknown_part", f"unknown form parts {unknown}; expected image, {', '.join(JSON_PARTS)}"
+        )
+    return parts, files
+
+
+def _multipart_schema(
+    required: list[str], file_parts: list[str], field_parts: list[str] | None = None
+) -> dict:
+    props: dict = {}
+    for name in file_parts:
+        props[name] = {
+            "type": "string",
+            "format": "binary",
+            "description": f"`{name}` (a file; JSON parts may also be form fields)",
+        }
+    for name in field_parts or []:
+        props[name] = {"type": "string", "description": f"`{name}` as a JSON string"}
+    return {
+        "required": bool(required),
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "properties": props, "required": required}}
+        },
+    }
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:
+        return error(exc.status, exc.error, exc.detail, exc.headers)
+
+    @app.exception_handler(UnetkitError)
+    async def _unetkit_error(_req: Request, exc: UnetkitError) -> JSONResponse:
+        api = _unetkit_to_api(exc)
+        return error(api.status, api.error, api.detail)
+
+    @app.exception_handler(QueueFullError)
+    async def _queue_full(_req: Request, exc: QueueFullError) -> JSONResponse:
+        return error(503, "overloaded", str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(BatcherClosedError)
+    async def _closed(_req: Request, exc: BatcherClosedError) -> JSONResponse:
+        return error(503, "not_ready", str(exc), {"Retry-After": "1"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return error(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 400: "bad_request"}
+        return error(
+            exc.status_code,
+            codes.get(exc.status_code, f"http_{exc.status_code}"),
+            str(exc.detail),
+            exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error while serving a request")
+        return error(500, "internal_error", f"{type(exc).__name__}: {exc}")
