@@ -177,3 +177,14 @@ def merge_metas(metas: list[ProjectMeta], *, layer: Layer | None = None) -> Proj
             if not any(t.name == tm.name for t in tag_metas):
                 tag_metas.append(tm)
     return metas[0].clone(classes=classes, tag_metas=tag_metas)
+
+
+def map_labels(ann, label_map: dict):
+    """Annotation with every object's class mapped (None = object dropped); tags are kept."""
+    labels = []
+    for label in ann.labels:
+        title = map_label_class(label_map, label.class_title)
+        if title is None:
+            continue
+        labels.append(label if title == label.class_title else label.clone(class_title=title))
+    return ann.clone(labels=labels)

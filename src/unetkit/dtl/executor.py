@@ -1,0 +1,312 @@
+"""Run a validated DTL graph over input projects and write a NEW project (§4.3, §4.5).
+
+Streaming: each input image is pushed depth-first through the graph, one element at a time. With
+``workers > 1`` input images are processed in worker processes and the parent writes their outputs in
+input order, so output names, files and contents do not depend on the number of workers. With a seed,
+every layer call draws from a generator derived from (seed, element identity incl. lineage, layer), so a
+seeded run is reproducible; without one, runs are random like the original.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import multiprocessing
+import shutil
+import string
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from unetkit.dtl.base import LayerContext
+from unetkit.dtl.element import Element, ImageRef
+from unetkit.dtl.graph import NULL, Graph
+from unetkit.errors import GraphError
+from unetkit.project import Item, Project, ProjectWriter, write_image
+
+log = logging.getLogger(__name__)
+
+SUFFIX_CHARS = np.array(list(string.ascii_letters + string.digits))
+TMP_DIR = ".unetkit-dtl-tmp"
+
+
+@dataclass
+class Skipped:
+    """An input image skipped because processing it raised."""
+
+    project: str
+    dataset: str
+    item: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.dataset}/{self.item}: {self.reason}"
+
+
+@dataclass
+class RunReport:
+    """Counts of a finished run."""
+
+    out_dir: Path
+    inputs: int = 0
+    written: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    per_dataset: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    workers: int = 1
+
+
+@dataclass
+class Output:
+    """One element reaching the save layer, ready to be written."""
+
+    project: str
+    dataset: str
+    out_dataset: str | None
+    stem: str
+    ext: str
+    ann: object
+    image: ImageRef | None = None  # in-process
+    image_file: Path | None = None  # from a worker: source file or encoded temp file
+    temp_image: bool = False
+    extras: dict = field(default_factory=dict)  # folder -> ndarray (in-process) or temp Path (worker)
+
+
+def derive_rng(seed: int | None, identity: tuple, layer_index: int, slot: int) -> np.random.Generator:
+    """Generator for one layer call; depends only on the seed and what is processed, never on scheduling."""
+    if seed is None:
+        return np.random.default_rng()
+    digest = hashlib.blake2b(repr((identity, layer_index, slot)).encode("utf-8"), digest_size=16).digest()
+    entropy = [int(seed) & (2**64 - 1), int.from_bytes(digest, "little")]
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
+
+
+class ElementRunner:
+    """Pushes the elements of one input image through the graph (depth-first, streaming)."""
+
+    def __init__(self, graph: Graph, seed: int | None):
+        self.graph, self.seed = graph, seed
+
+    def _push(self, layer, el: Element, slot: int) -> Iterator[Output]:
+        ctx = LayerContext(
+            rng=derive_rng(self.seed, el.identity, layer.index, slot),
+            in_meta=layer.in_meta,
+            out_meta=layer.out_meta,
+        )
+        for ordinal, (branch, out) in enumerate(layer.process(el, ctx)):
+            if layer.is_save:
+                yield Output(
+                    out.project,
+                    out.dataset,
+                    out.out_dataset,
+                    el_stem(out),
+                    out.ext,
+                    out.ann,
+                    image=out.image,
+                    extras=layer.render_extras(out),
+                )
+                continue
+            name = layer.dst[branch]
+            if name == NULL:
+                continue
+            out = out.replace(lineage=(*el.lineage, (layer.index, slot, ordinal)))
+            for consumer in self.graph.consumers.get(name, ()):
+                yield from self._push(consumer, out, consumer.src.index(name))
+
+    def run(self, project: Project, item: Item, data_layer) -> Iterator[Output]:
+        """Outputs of one input image, in order (an exception stops it; earlier outputs stay valid)."""
+        ann = item.read_annotation(project.meta)
+        el = Element(
+            image=ImageRef(item.image_path),
+            ann=ann,
+            project=project.name,
+            dataset=item.dataset,
+            item_name=item.name,
+        )
+        yield from self._push(data_layer, el, 0)
+
+
+def el_stem(el: Element) -> str:
+    return el.stem
+
+
+def _format_reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------------------------------- workers
+_WORKER: dict = {}
+
+
+def _worker_job(job: tuple[int, int]) -> tuple[list[Output], str | None]:
+    """Process one input image in a worker; images and extras go to temp files in the output folder."""
+    runner, projects, jobs, tmp = _WORKER["runner"], _WORKER["projects"], _WORKER["jobs"], _WORKER["tmp"]
+    project_idx, item, layer_idx = jobs[job]
+    outputs: list[Output] = []
+    try:
+        for out in runner.run(projects[project_idx], item, runner.graph.layers[layer_idx]):
+            if out.image.modified:
+                out.image_file, out.temp_image = tmp / f"{uuid.uuid4().hex}{out.ext}", True
+                write_image(out.image_file, out.image.get())
+            else:
+                out.image_file = out.image.path
+            out.image = None
+            for folder, arr in list(out.extras.items()):
+                path = tmp / f"{uuid.uuid4().hex}.png"
+                write_image(path, arr)
+                out.extras[folder] = path
+            outputs.append(out)
+    except Exception as exc:  # per-image isolation
+        return outputs, _format_reason(exc)
+    return outputs, None
+
+
+# --------------------------------------------------------------------------------------------- writer
+class _OutputWriter:
+    """Decides output dataset / item names (§4.5) and writes items in the order given."""
+
+    def __init__(self, writer: ProjectWriter, projects: list[Project], seed: int | None):
+        self.writer = writer
+        self.rng = np.random.default_rng(seed)
+        owners: dict[str, set[str]] = {}
+        for p in projects:
+            for ds in p.datasets:
+                owners.setdefault(ds.name, set()).add(p.name)
+        self.shared = {ds for ds, names in owners.items() if len(names) > 1}
+        self.used: dict[str, set[str]] = {}
+
+    def _unique(self, dataset: str, stem: str) -> str:
+        used = self.used.setdefault(dataset, set())
+        name = stem
+        while name in used:
+            name = stem + "_" + "".join(self.rng.choice(SUFFIX_CHARS, 10))
+        used.add(name)
+        return name
+
+    def write(self, out: Output) -> str:
+        dataset = out.out_dataset or (
+            f"{out.project}__{out.dataset}" if out.dataset in self.shared else out.dataset
+        )
+        stem = self._unique(dataset, out.stem)
+        image = (
+            out.image_file
+            if out.image_file is not None
+            else (out.image.get() if out.image.modified else out.image.path)
+        )
+        item = self.writer.add_item(dataset, stem + out.ext, image, out.ann)
+        if out.temp_image:
+            Path(out.image_file).unlink(missing_ok=True)
+        ds_dir = item.image_path.parent.parent
+        for folder, extra in out.extras.items():
+            target = ds_dir / folder / f"{stem}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(extra, Path):
+                extra.replace(target)
+            else:
+                write_image(target, extra)
+        return dataset
+
+
+def run_graph(
+    graph: Graph,
+    projects: list[Project],
+    out_dir: str | Path,
+    *,
+    seed: int | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> RunReport:
+    """Run ``graph`` (metas already computed for ``projects``) and write a new project into ``out_dir``."""
+    if graph.output_meta is None:
+        raise GraphError("graph metas were not computed (build the graph with the input project metas)")
+    out_dir = Path(out_dir)
+    by_name = {p.name: i for i, p in enumerate(projects)}
+    jobs: list[tuple[int, Item, int]] = []
+    for project in projects:
+        for item in project.items():
+            layer = next((la for la in graph.data_layers if la.matches(project.name, item.dataset)), None)
+            if layer is not None:
+                jobs.append((by_name[project.name], item, layer.index))
+    if any(getattr(la, "order_dependent", False) for la in graph.layers) and workers > 1:
+        log.warning("the graph has an order-dependent layer (if name_in_range): running with 1 worker")
+        workers = 1
+    workers = max(1, min(int(workers), len(jobs) or 1))
+    writer = ProjectWriter(out_dir, graph.output_meta, sources=[p.path for p in projects])
+    report = RunReport(out_dir=out_dir, inputs=len(jobs), workers=workers)
+    out_writer = _OutputWriter(writer, projects, seed)
+    runner = ElementRunner(graph, seed)
+    start = time.perf_counter()
+    tmp = out_dir / TMP_DIR
+    pool = None
+    try:
+        if workers > 1:
+            tmp.mkdir()
+            _WORKER.update(runner=runner, projects=projects, jobs=jobs, tmp=tmp)
+            pool = multiprocessing.get_context("fork").Pool(workers)
+            results = pool.imap(_worker_job, range(len(jobs)), chunksize=1)
+        else:
+            results = (_inline(runner, projects, job) for job in jobs)
+        with _progress(progress, len(jobs)) as advance:
+            for (project_idx, item, _), (outputs, error) in zip(jobs, results):
+                for out in outputs:
+                    report.per_dataset[out_writer.write(out)] += 1
+                    report.written += 1
+                error = error or getattr(outputs, "error", None)
+                if error is not None:
+                    skipped = Skipped(projects[project_idx].name, item.dataset, item.name, error)
+                    log.error("Image was skipped because some error occurred: %s", skipped)
+                    report.skipped.append(skipped)
+                advance(report.written)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        _WORKER.clear()
+        shutil.rmtree(tmp, ignore_errors=True)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _inline(runner: ElementRunner, projects: list[Project], job) -> tuple[list[Output], str | None]:
+    project_idx, item, layer_idx = job
+    return _InlineOutputs(runner.run(projects[project_idx], item, runner.graph.layers[layer_idx])), None
+
+
+class _InlineOutputs:
+    """Iterates a runner's outputs lazily (streaming); an exception is recorded in ``error``."""
+
+    def __init__(self, it):
+        self.it, self.error = it, None
+
+    def __iter__(self):
+        try:
+            yield from self.it
+        except Exception as exc:
+            self.error = _format_reason(exc)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int):
+    """A rich progress bar over the input images; yields ``advance(written)``."""
+    if not enabled:
+        yield lambda written: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("[bold]dtl"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("images · {task.fields[written]} written"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("dtl", total=total, written=0)
+        yield lambda written: bar.update(task, advance=1, written=written)
