@@ -1,0 +1,105 @@
+"""`unetkit import masks|mvtec`: build a Supervisely project from image + mask folders."""
+
+from __future__ import annotations
+
+import argparse
+
+from unetkit.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("import", help="import image + mask folders into a Supervisely project")
+    sub = p.add_subparsers(dest="import_command", metavar="SUBCOMMAND", required=True)
+
+    m = sub.add_parser(
+        "masks",
+        help="images + masks (CHASE DB1, 0/255, class values)",
+        description="Import images with one mask per image (mask of X.jpg is X<suffix>.png). Binary masks (0 and "
+        "one other value, e.g. 0/255) become class --class; other masks need --value-map. CHASE DB1 "
+        "(images and *_1stHO.png masks in one folder) is recognised automatically.",
+    )
+    m.add_argument("--images", required=True, metavar="DIR", help="image folder")
+    m.add_argument("--masks", required=True, metavar="DIR", help="mask folder (may be the image folder)")
+    m.add_argument(
+        "--out", required=True, metavar="DIR", help="new project folder (must not exist or be empty)"
+    )
+    m.add_argument(
+        "--class", dest="class_name", default="vessel", metavar="NAME", help="class of binary masks"
+    )
+    m.add_argument("--mask-suffix", default="", metavar="S", help="mask name = <image stem><S>.png")
+    m.add_argument(
+        "--value-map",
+        default=None,
+        metavar="V=CLASS,...",
+        help="value->class table, e.g. 1=road,2=car (0 = bg)",
+    )
+    m.add_argument("--tag", default=None, metavar="T", help="tag every image with T (e.g. train)")
+    m.add_argument(
+        "--split", type=float, default=None, metavar="RATIO", help="tag RATIO of images train, rest val"
+    )
+    m.add_argument("--seed", type=int, default=0, help="seed of the --split shuffle")
+    m.add_argument("--dataset", default="ds0", help="dataset name (default ds0)")
+    m.set_defaults(func=run_masks)
+
+    v = sub.add_parser("mvtec", help="one MVTec AD category (train/good, test/<defect>, ground_truth)")
+    v.add_argument("category", metavar="CATEGORY_DIR")
+    v.add_argument("--out", required=True, metavar="DIR")
+    v.add_argument("--class", dest="class_name", default="defect", metavar="NAME")
+    v.add_argument("--per-defect-classes", action="store_true", help="one class per defect type")
+    v.add_argument("--no-split-tags", action="store_true", help="do not tag images train/test")
+    v.set_defaults(func=run_mvtec)
+
+
+def parse_value_map(text: str) -> dict[int, str | None]:
+    """'0=,1=road,2=car' -> {0: None, 1: 'road', 2: 'car'} (an empty class = background)."""
+    out: dict[int, str | None] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        value, sep, title = part.partition("=")
+        try:
+            key = int(value)
+        except ValueError:
+            key = None
+        if not sep or key is None or key < 0:
+            raise ConfigError(
+                f"--value-map entry {part!r} must look like VALUE=CLASS (VALUE a non-negative integer)"
+            )
+        if key in out:
+            raise ConfigError(f"--value-map lists value {key} twice")
+        out[key] = title.strip() or None
+    if not any(out.values()):
+        raise ConfigError("--value-map maps no value to a class")
+    return out
+
+
+def run_masks(args: argparse.Namespace) -> int:
+    from unetkit.project.imports import import_masks
+
+    value_map = parse_value_map(args.value_map) if args.value_map else None
+    project = import_masks(
+        args.images,
+        args.masks,
+        args.out,
+        args.class_name,
+        mask_suffix=args.mask_suffix,
+        value_map=value_map,
+        tag=args.tag,
+        split=args.split,
+        seed=args.seed,
+        dataset=args.dataset,
+    )
+    print(f"imported {len(project)} image(s) into {project.path}")
+    return 0
+
+
+def run_mvtec(args: argparse.Namespace) -> int:
+    from unetkit.project.imports import import_mvtec
+
+    project = import_mvtec(
+        args.category,
+        args.out,
+        args.class_name,
+        per_defect_classes=args.per_defect_classes,
+        tag_splits=not args.no_split_tags,
+    )
+    print(f"imported {len(project)} image(s) into {project.path}")
+    return 0

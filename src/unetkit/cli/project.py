@@ -1,0 +1,77 @@
+"""`unetkit project validate|info|render`: check, summarise and render Supervisely projects."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("project", help="validate, summarise or render a Supervisely project")
+    sub = p.add_subparsers(dest="project_command", metavar="SUBCOMMAND", required=True)
+
+    v = sub.add_parser("validate", help="check a project; exit 2 listing every problem")
+    v.add_argument("dir", metavar="DIR", help="project folder (contains meta.json)")
+    v.set_defaults(func=run_validate)
+
+    i = sub.add_parser("info", help="datasets, images, objects per class and shape, tags")
+    i.add_argument("dir", metavar="DIR")
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    i.set_defaults(func=run_info)
+
+    r = sub.add_parser("render", help="write class-index PNG masks and colour overlays")
+    r.add_argument("dir", metavar="DIR")
+    r.add_argument("out", metavar="OUT", help="output folder")
+    r.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
+    r.add_argument("--no-overlays", action="store_true", help="write only the masks")
+    r.set_defaults(func=run_render)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from unetkit.project import Project, validate_project
+
+    problems = validate_project(args.dir)
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{len(problems)} problem(s) found in {args.dir}", file=sys.stderr)
+        return 2
+    project = Project.read(args.dir)
+    print(f"OK: {args.dir}: {len(project.datasets)} dataset(s), {len(project)} image(s), valid")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from unetkit.project.report import project_info
+
+    info = project_info(args.dir)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"project {info['project']}: {info['images']} image(s) in {len(info['datasets'])} dataset(s)")
+    print("datasets:")
+    for ds in info["datasets"]:
+        print(f"  {ds['name']:<30} {ds['images']:>6} images {ds['objects']:>8} objects")
+    print("classes:")
+    for c in info["classes"]:
+        print(f"  {c['title']:<30} {c['shape']:<10} {c['color']}  {c['objects']:>8} objects")
+    if info["objects_per_shape"]:
+        print("objects per shape: " + ", ".join(f"{k}={v}" for k, v in info["objects_per_shape"].items()))
+    if info["tag_metas"]:
+        print("tags: " + ", ".join(f"{t['name']} ({t['value_type']})" for t in info["tag_metas"]))
+    for key, title in (("image_tags", "image tags"), ("object_tags", "object tags")):
+        if info[key]:
+            print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in info[key].items()))
+    return 0
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from unetkit.errors import ConfigError
+    from unetkit.project.report import render_project
+
+    if not 0.0 <= args.alpha <= 1.0:
+        raise ConfigError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    summary = render_project(args.dir, args.out, alpha=args.alpha, overlays=not args.no_overlays)
+    print(f"rendered {summary['items']} item(s) to {summary['out']} (index table in classes.json)")
+    return 0
