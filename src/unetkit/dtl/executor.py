@@ -310,3 +310,16 @@ def _progress(enabled: bool, total: int):
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("dtl", total=total, written=0)
         yield lambda written: bar.update(task, advance=1, written=written)
+
+
+def load_inputs(dirs: list[str | Path]) -> list[Project]:
+    """Read the input projects; a data layer's ``project`` refers to a project by its folder name."""
+    projects = [Project.read(d) for d in dirs]
+    seen: dict[str, Path] = {}
+    for p in projects:
+        if p.name in seen:
+            raise GraphError(
+                f"two input projects share the folder name {p.name!r}: {seen[p.name]} and {p.path}"
+            )
+        seen[p.name] = p.path
+    return projects

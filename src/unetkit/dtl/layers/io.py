@@ -37,7 +37,9 @@ def normalize(ann):
     except ImportError as exc:  # geometry_ops is written by the transforms family; not there yet
         if exc.name not in ("unetkit.dtl.geometry_ops", None):
             raise
-        log.warning("unetkit.dtl.geometry_ops.normalize_annotation is missing: annotations are not normalised")
+        log.warning(
+            "unetkit.dtl.geometry_ops.normalize_annotation is missing: annotations are not normalised"
+        )
         return ann
     return normalize_annotation(ann)
 
