@@ -14,7 +14,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from unetkit.errors import ConfigError
 
@@ -191,7 +199,9 @@ def _json_path(loc: tuple) -> str:
     return path
 
 
-def parse_config(raw: object, *, file: object = None, default_suffix: str = DEFAULT_MODEL_SUFFIX) -> InferenceConfig:
+def parse_config(
+    raw: object, *, file: object = None, default_suffix: str = DEFAULT_MODEL_SUFFIX
+) -> InferenceConfig:
     """Validate a config dict (v1 converted, defaults applied); errors → ConfigError with a JSON path."""
     if not isinstance(raw, dict):
         raise ConfigError("an inference config must be a JSON object", file=file, json_path="$")
@@ -202,9 +212,15 @@ def parse_config(raw: object, *, file: object = None, default_suffix: str = DEFA
         raise ConfigError("must be an object", file=file, json_path="$.mode")
     name = mode.get("name", "full_image")
     if name not in MODE_NAMES:
-        hint = " (sliding_window_det is for detectors; use sliding_window)" if name == "sliding_window_det" else ""
+        hint = (
+            " (sliding_window_det is for detectors; use sliding_window)"
+            if name == "sliding_window_det"
+            else ""
+        )
         raise ConfigError(
-            f"unknown mode {name!r}; expected one of {', '.join(MODE_NAMES)}{hint}", file=file, json_path="$.mode.name"
+            f"unknown mode {name!r}; expected one of {', '.join(MODE_NAMES)}{hint}",
+            file=file,
+            json_path="$.mode.name",
         )
     doc = {**doc, "mode": effective_mode(mode, default_suffix=default_suffix)}
     if isinstance(doc.get("model"), dict):
@@ -237,7 +253,9 @@ def load_config(path: str | Path, **kwargs) -> InferenceConfig:
     except FileNotFoundError:
         raise ConfigError("file not found", file=path) from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path) from None
+        raise ConfigError(
+            f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path
+        ) from None
     return parse_config(raw, file=path, **kwargs)
 
 

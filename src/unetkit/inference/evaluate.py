@@ -37,10 +37,14 @@ class MaskEvaluator:
     def __post_init__(self):
         self.pooled = ConfusionMatrix(len(self.class_names), self.ignore_index)
 
-    def add(self, gt: np.ndarray, pred: np.ndarray, name: str = "", fg_scores: np.ndarray | None = None) -> None:
+    def add(
+        self, gt: np.ndarray, pred: np.ndarray, name: str = "", fg_scores: np.ndarray | None = None
+    ) -> None:
         """Add one image. ``fg_scores``: foreground probability map (binary tasks) for ROC-AUC."""
         if gt.shape != pred.shape:
-            raise FormatError(f"ground truth {gt.shape} and prediction {pred.shape} differ in size", file=name)
+            raise FormatError(
+                f"ground truth {gt.shape} and prediction {pred.shape} differ in size", file=name
+            )
         cm = ConfusionMatrix(len(self.class_names), self.ignore_index)
         cm.update(pred, gt)
         self.pooled.merge(cm)
@@ -67,7 +71,9 @@ class MaskEvaluator:
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    per_image = {m: np.nanmean(np.stack([d[m] for d in self.per_image]), axis=0) for m in METRIC_NAMES}
+                    per_image = {
+                        m: np.nanmean(np.stack([d[m] for d in self.per_image]), axis=0) for m in METRIC_NAMES
+                    }
         else:
             per_image = {m: np.full(len(self.class_names), np.nan) for m in METRIC_NAMES}
         out["per_image"] = _section(per_image, report, idx)
@@ -111,7 +117,9 @@ def detect_suffix(gt_classes: list[str], pred_classes: list[str]) -> str:
     best = max(votes.values())
     winners = sorted(s for s, v in votes.items() if v == best)
     if len(winners) > 1:
-        raise ConfigError(f"cannot tell the prediction suffix ({', '.join(map(repr, winners))}); pass --suffix")
+        raise ConfigError(
+            f"cannot tell the prediction suffix ({', '.join(map(repr, winners))}); pass --suffix"
+        )
     return winners[0]
 
 
@@ -170,7 +178,11 @@ def evaluate_projects(
         scores = None
         if binary and fg_pred_title is not None:
             scores = read_probability_map(
-                pred_ann.custom_big_data, fg_pred_title, pred_ann.height, pred_ann.width, file=pred_items[key].ann_path
+                pred_ann.custom_big_data,
+                fg_pred_title,
+                pred_ann.height,
+                pred_ann.width,
+                file=pred_items[key].ann_path,
             )
             missing_scores += scores is None
         if gt.shape != pred.shape:

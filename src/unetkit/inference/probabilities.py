@@ -29,7 +29,9 @@ def decode_multichannel(text: str, *, file=None, json_path: str = "$") -> np.nda
         raw = zlib.decompress(base64.b64decode(text))
         return np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - any decoding failure is a format error
-        raise FormatError(f"cannot decode multichannelBitmap data: {exc}", file=file, json_path=json_path) from None
+        raise FormatError(
+            f"cannot decode multichannelBitmap data: {exc}", file=file, json_path=json_path
+        ) from None
 
 
 def probability_label_json(class_title: str, origin: tuple[int, int], data: np.ndarray) -> dict:

@@ -39,7 +39,12 @@ class Window:
 
 
 def window_grid(
-    image_height: int, image_width: int, window_height: int, window_width: int, overlap_y: int = 0, overlap_x: int = 0
+    image_height: int,
+    image_width: int,
+    window_height: int,
+    window_width: int,
+    overlap_y: int = 0,
+    overlap_x: int = 0,
 ) -> list[Window]:
     """Windows exactly as the original's ``SlidingWindows.get``.
 
@@ -95,7 +100,13 @@ class BandStitcher:
     """
 
     def __init__(
-        self, height: int, width: int, num_classes: int, window_height: int, *, keep_probabilities: bool = False
+        self,
+        height: int,
+        width: int,
+        num_classes: int,
+        window_height: int,
+        *,
+        keep_probabilities: bool = False,
     ):
         self.height, self.width, self.num_classes = height, width, num_classes
         self.rows = min(window_height, height)
@@ -112,7 +123,9 @@ class BandStitcher:
         c, h, w = probs.shape
         r0 = top - self.base
         if r0 < 0 or r0 + h > self.rows:
-            raise RuntimeError(f"window at row {top} (height {h}) is outside the stitching band at {self.base}")
+            raise RuntimeError(
+                f"window at row {top} (height {h}) is outside the stitching band at {self.base}"
+            )
         self.acc[:, r0 : r0 + h, left : left + w] += probs * weight
         self.wsum[r0 : r0 + h, left : left + w] += weight
 

@@ -1,0 +1,215 @@
+"""Project inference (§3.4): read every item, run the mode, write a new project with the output meta.
+
+Images are read by a pool of prefetching threads, several images' regions go through one forward pass
+(``batch_size`` regions), and annotations are written by a background writer thread, so reading, the model and
+writing overlap. The output project is assembled in a hidden sibling folder and renamed into place at the end:
+an interrupted run leaves no half-written project behind.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from unetkit.errors import ConfigError, FormatError, UnetkitError
+from unetkit.inference.config import InferenceConfig
+from unetkit.inference.modes import build_mode, crop
+from unetkit.inference.predictor import Predictor
+from unetkit.inference.tiling import SlidingWindowError
+
+
+@dataclass
+class RunStats:
+    images: int
+    seconds: float
+    forward_seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("inf")
+
+
+class _Writer(threading.Thread):
+    """Writes (item, annotation) pairs in the background; the first error is re-raised by :meth:`close`."""
+
+    def __init__(self, writer, maxsize: int):
+        super().__init__(daemon=True, name="unetkit-writer")
+        self.writer, self.queue, self.error = writer, queue.Queue(maxsize=maxsize), None
+
+    def run(self):
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            if self.error is None:
+                item, ann = job
+                try:
+                    self.writer.add_item(item.dataset, item.name, item.image_path, ann)
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                    self.error = exc
+
+    def put(self, item, ann):
+        if self.error is not None:
+            raise self.error
+        self.queue.put((item, ann))
+
+    def close(self):
+        self.queue.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _prefetch(items, load, workers: int, lookahead: int):
+    """Yield ``(item, load(item))`` in order, with up to ``lookahead`` loads in flight on ``workers`` threads."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="unetkit-read") as pool:
+        pending: deque = deque()
+        it = iter(items)
+        for item in it:
+            pending.append((item, pool.submit(load, item)))
+            if len(pending) >= lookahead:
+                break
+        while pending:
+            item, fut = pending.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(load, nxt)))
+            yield item, fut.result()
+
+
+def _progress(enabled: bool, total: int):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("Model applying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def infer_project(
+    predictor: Predictor,
+    project_dir,
+    out_dir,
+    config: InferenceConfig,
+    *,
+    workers: int = 2,
+    batch_size: int = 4,
+    progress: bool = True,
+    config_file=None,
+) -> RunStats:
+    """Apply ``predictor`` with ``config.mode`` to every item of ``project_dir``; write the result to ``out_dir``."""
+    from unetkit.project import Project, ProjectWriter
+
+    project = Project.read(project_dir)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise FormatError("output folder exists and is not empty (refusing to overwrite)", file=out_dir)
+    try:
+        mode = build_mode(config, project.meta, predictor)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, file=config_file, json_path=exc.json_path) from None
+    out_meta = mode.out_meta
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        writer = ProjectWriter(staging, out_meta, allow_existing=True, sources=[project.path])
+        stats = _run(predictor, mode, project, out_meta, writer, workers, batch_size, progress)
+        if out_dir.exists():
+            out_dir.rmdir()  # empty (checked above)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return stats
+
+
+def _plan(mode, item, ann):
+    try:
+        return mode.plan(ann)
+    except UnetkitError as exc:
+        raise type(exc)(exc.message, file=item.image_path, json_path=exc.json_path) from None
+
+
+def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progress) -> RunStats:
+    items = list(project.items())
+
+    def load(item):
+        return item.read_image(), item.read_annotation(out_meta)  # annotations read against the out meta
+
+    start, forward = time.perf_counter(), 0.0
+    out = _Writer(writer, maxsize=max(4, 2 * batch_size))
+    out.start()
+    done = 0
+    try:
+        with _progress(progress, len(items)) as bar:
+            task = bar.add_task("infer", total=len(items), rate="")
+            pending: list = []
+
+            def flush():
+                nonlocal forward, done
+                regions = [_plan(mode, item, ann) for item, (_, ann) in pending]
+                crops = [crop(img, r) for (_, (img, _)), rs in zip(pending, regions) for r in rs]
+                t0 = time.perf_counter()
+                probs = []
+                for i in range(0, len(crops), batch_size):
+                    probs += predictor.predict_proba_batch(crops[i : i + batch_size])
+                forward += time.perf_counter() - t0
+                k = 0
+                for (item, (_, ann)), rs in zip(pending, regions):
+                    out.put(item, mode.assemble(ann, rs, probs[k : k + len(rs)]))
+                    k += len(rs)
+                done += len(pending)
+                pending.clear()
+
+            for item, (image, ann) in _prefetch(
+                items, load, workers, lookahead=max(2 * workers, batch_size + 1)
+            ):
+                if mode.batchable:
+                    pending.append((item, (image, ann)))
+                    if len(pending) >= batch_size:
+                        flush()
+                else:
+                    t0 = time.perf_counter()
+                    try:
+                        result = mode.apply(image, ann)
+                    except SlidingWindowError as exc:
+                        raise SlidingWindowError(
+                            exc.message, file=item.image_path, json_path=exc.json_path
+                        ) from None
+                    forward += time.perf_counter() - t0
+                    out.put(item, result)
+                    done += 1
+                elapsed = time.perf_counter() - start
+                bar.update(task, completed=done, rate=f"{done / elapsed:.2f} img/s" if elapsed > 0 else "")
+            if pending:
+                flush()
+            bar.update(task, completed=done)
+    except BaseException:
+        try:
+            out.close()
+        except BaseException:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
+    out.close()
+    return RunStats(done, time.perf_counter() - start, forward)

@@ -1,0 +1,102 @@
+"""`unetkit export onnx`: a checkpoint → ONNX with dynamic batch/height/width and unetkit metadata.
+
+The metadata property ``unetkit`` (JSON) holds what inference needs besides the weights: ``class_title_to_idx``,
+``out_classes``, ``input_size``, ``normalization`` (mean/std), ``resize``, ``model``, ``in_channels``, ``stride``;
+:meth:`unetkit.inference.Predictor.from_onnx` reads it back.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from unetkit.errors import UnetkitError
+
+DEFAULT_OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+class _FirstOutput(torch.nn.Module):
+    """Exports only the fused/main output of models that return tuples."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def onnx_metadata(info) -> dict:
+    """The ``unetkit`` metadata dict of a checkpoint info."""
+    try:
+        from unetkit.models import model_stride
+
+        stride = model_stride(info.model_name, **info.model_options)
+    except Exception:  # noqa: BLE001 - stride is informative only
+        stride = None
+    return {
+        "format_version": 1,
+        "model": info.model_name,
+        "in_channels": info.in_channels,
+        "num_classes": info.num_classes,
+        "class_title_to_idx": info.class_title_to_idx,
+        "out_classes": info.out_classes,
+        "input_size": {"width": info.input_size[0], "height": info.input_size[1]},
+        "normalization": {"mean": list(info.mean), "std": list(info.std)},
+        "resize": info.resize,
+        "stride": stride,
+    }
+
+
+def export_onnx(checkpoint_dir, out_path, *, opset: int = DEFAULT_OPSET) -> Path:
+    """Export a checkpoint folder to ``out_path`` (written atomically); returns the path."""
+    import onnx
+
+    from unetkit.models.checkpoint import load_checkpoint
+
+    out_path = Path(out_path)
+    loaded = load_checkpoint(checkpoint_dir, map_location="cpu")
+    info = loaded.info
+    model = _FirstOutput(loaded.model).eval()
+    w, h = info.input_size
+    dummy = torch.zeros(1, info.in_channels, h, w)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                (dummy,),
+                buf,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    except Exception as exc:  # noqa: BLE001 - report exporter failures as user-facing errors
+        raise UnetkitError(f"ONNX export of {info.model_name!r} failed: {exc}", file=checkpoint_dir) from None
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "unetkit", json.dumps(onnx_metadata(info))
+    proto.producer_name = "unetkit"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(proto.SerializeToString())
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_path
