@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from unetkit.dtl.graph import NULL, Graph
 from unetkit.errors import ConfigError
 from unetkit.project import atomic_write_bytes
@@ -134,21 +136,30 @@ def render_matplotlib(graph: Graph, path: Path) -> None:
     pos = layered_layout(nodes, edges)
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
-    width, height = max(xs) - min(xs) + 2.0, max(ys) - min(ys) + 1.5
+    width, height = max(xs) - min(xs) + 2.5, max(ys) - min(ys) + 1.5
     fig, ax = plt.subplots(figsize=(max(4.0, 2.4 * width), max(3.0, 1.3 * height)))
     colors = {"source": SOURCE_COLOR, "action": ACTION_COLOR, "output": OUTPUT_COLOR, "null": NULL_COLOR}
     for e in edges:
         (x0, y0), (x1, y1) = pos[e.src], pos[e.dst]
+        p0, p2 = np.array([x0, y0 - 0.22]), np.array([x1, y1 + 0.22])
+        # Edges that skip ranks are bent (quadratic Bezier) so they do not hide behind the nodes in between.
+        bend = 0.45 if abs(y0 - y1) > 1.5 else 0.0
+        d = p2 - p0
+        ctrl = (p0 + p2) / 2 + bend * np.array([d[1], -d[0]]) / max(float(np.hypot(*d)), 1e-9)
+        t = np.linspace(0.0, 1.0, 30)[:, None]
+        curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * ctrl + t**2 * p2
+        ax.plot(curve[:-2, 0], curve[:-2, 1], color="#555555", lw=1.2)
         ax.annotate(
             "",
-            xy=(x1, y1 + 0.22),
-            xytext=(x0, y0 - 0.22),
+            xy=tuple(p2),
+            xytext=tuple(curve[-3]),
             arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.2, "shrinkA": 0, "shrinkB": 0},
         )
         if e.label:
+            mid = curve[len(curve) // 2]
             ax.text(
-                (x0 + x1) / 2,
-                (y0 + y1) / 2,
+                mid[0],
+                mid[1],
                 e.label,
                 fontsize=8,
                 ha="center",
@@ -169,7 +180,7 @@ def render_matplotlib(graph: Graph, path: Path) -> None:
             zorder=3,
             bbox={"boxstyle": "round,pad=0.4", "fc": colors[n.kind], "ec": "none"},
         )
-    ax.set_xlim(min(xs) - 1, max(xs) + 1)
+    ax.set_xlim(min(xs) - 1.25, max(xs) + 1.25)
     ax.set_ylim(min(ys) - 0.75, max(ys) + 0.75)
     ax.axis("off")
     fig.tight_layout()
