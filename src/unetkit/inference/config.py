@@ -12,7 +12,7 @@ import copy
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -44,7 +44,7 @@ def _check_names(value):
     return value
 
 
-NameList = Annotated[Union[str, list[str]], BeforeValidator(_check_names)]
+NameList = Annotated[str | list[str], BeforeValidator(_check_names)]
 
 
 def is_name_included(name: str, names: NameList) -> bool:
@@ -142,7 +142,7 @@ class SlidingWindowMode(_ModeBase):
     batch_size: int = Field(8, ge=1)  # windows per forward pass
 
 
-Mode = Annotated[Union[FullImageMode, RoiMode, BboxesMode, SlidingWindowMode], Field(discriminator="name")]
+Mode = Annotated[FullImageMode | RoiMode | BboxesMode | SlidingWindowMode, Field(discriminator="name")]
 
 
 class ModelSection(_Strict):

@@ -100,3 +100,29 @@ def export_onnx(checkpoint_dir, out_path, *, opset: int = DEFAULT_OPSET) -> Path
         Path(tmp).unlink(missing_ok=True)
         raise
     return out_path
+
+
+def check_parity(checkpoint_dir, onnx_path, *, tolerance: float = 1e-3, seed: int = 0) -> float:
+    """Max |logit difference| between PyTorch and ONNX Runtime on random inputs of two batch sizes and two
+    image sizes (input size, and input size + one stride step, which exercises the dynamic axes).
+    Raises UnetkitError beyond ``tolerance``."""
+    import numpy as np
+
+    from unetkit.inference.backends import OnnxBackend, TorchBackend
+    from unetkit.models.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint_dir)
+    info = loaded.info
+    torch_backend, ort_backend = TorchBackend(loaded.model), OnnxBackend(onnx_path)
+    stride = onnx_metadata(info).get("stride") or 16
+    w, h = info.input_size
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for n, (hh, ww) in ((1, (h, w)), (2, (h + stride, w + stride))):
+        x = rng.standard_normal((n, info.in_channels, hh, ww)).astype(np.float32)
+        worst = max(worst, float(np.abs(torch_backend.logits(x) - ort_backend.logits(x)).max()))
+    if not worst <= tolerance:
+        raise UnetkitError(
+            f"ONNX Runtime differs from PyTorch by {worst:.3g} (> {tolerance})", file=onnx_path
+        )
+    return worst

@@ -75,6 +75,8 @@ class InferenceMode:
         return labels
 
     def probability_labels(self, probs: np.ndarray, top: int = 0, left: int = 0) -> list[dict]:
+        if not self.mode.save_probabilities:
+            return []
         return [probability_label_json(title, (left, top), probs[:, :, mc.index]) for mc, title in self.kept]
 
     def with_probabilities(self, ann: Annotation, labels: list[dict]) -> Annotation:

@@ -20,7 +20,7 @@ def encode_multichannel(data: np.ndarray) -> str:
         arr = arr[:, :, None]
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-    return base64.b64encode(zlib.compress(buf.getvalue())).decode("ascii")
+    return base64.b64encode(zlib.compress(buf.getvalue(), 1)).decode("ascii")
 
 
 def decode_multichannel(text: str, *, file=None, json_path: str = "$") -> np.ndarray:

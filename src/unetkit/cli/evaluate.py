@@ -1,0 +1,81 @@
+"""`unetkit evaluate`: segmentation metrics of a predicted project against a ground-truth project."""
+
+from __future__ import annotations
+
+import argparse
+
+from unetkit.metrics import METRIC_NAMES
+
+_TITLES = {
+    "iou": "IoU",
+    "dice": "Dice/F1",
+    "precision": "Precision",
+    "recall": "Recall",
+    "specificity": "Specificity",
+    "accuracy": "Accuracy",
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="IoU, Dice, precision, recall, specificity, accuracy (+ ROC-AUC) of predictions vs ground truth",
+        description="Compare the predicted project with the ground truth item by item (same dataset and name). "
+        "Predicted classes are matched by name with or without the suffix (e.g. vessel ↔ vessel_unet). "
+        "Neutral pixels are ignored; pixels covered by no object are background.",
+    )
+    p.add_argument("--gt", required=True, metavar="DIR", help="ground-truth project")
+    p.add_argument("--pred", required=True, metavar="DIR", help="predicted project (output of unetkit infer)")
+    p.add_argument("--classes", nargs="+", metavar="CLASS", help="classes to report (default: all, incl. bg)")
+    p.add_argument("--background", default="bg", help="background class title (default bg)")
+    p.add_argument("--neutral", default="neutral", help="neutral (ignored) class title (default neutral)")
+    p.add_argument("--suffix", default=None, help="suffix of predicted classes (default: detected)")
+    p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    p.set_defaults(func=run)
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.4f}"
+
+
+def print_report(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for section, title in (("pooled", "pooled over all pixels"), ("per_image", "mean over images")):
+        table = Table(title=f"{result['images']} images — {title}")
+        table.add_column("class")
+        for m in METRIC_NAMES:
+            table.add_column(_TITLES[m], justify="right")
+        data = result[section]
+        for name, values in data["per_class"].items():
+            table.add_row(name, *(_fmt(values[m]) for m in METRIC_NAMES))
+        table.add_row("[bold]mean[/bold]", *(_fmt(data["mean"][m]) for m in METRIC_NAMES))
+        console.print(table)
+    auc = result.get("roc_auc")
+    if auc:
+        console.print(
+            f"ROC-AUC ({auc['class']}): pooled {_fmt(auc['pooled'])}, mean over images {_fmt(auc['per_image'])}"
+        )
+    matched = ", ".join(f"{k} ↔ {v}" for k, v in result.get("matched", {}).items())
+    console.print(f"classes matched: {matched}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from unetkit.inference.evaluate import evaluate_projects
+
+    result = evaluate_projects(
+        args.gt,
+        args.pred,
+        classes=args.classes,
+        background=args.background,
+        neutral=args.neutral,
+        suffix=args.suffix,
+    )
+    print_report(result)
+    if args.json:
+        from unetkit.project import atomic_write_json
+
+        atomic_write_json(args.json, result)
+    return 0

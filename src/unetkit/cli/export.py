@@ -1,0 +1,33 @@
+"""`unetkit export onnx`: export a checkpoint to ONNX (dynamic batch/height/width, metadata embedded)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export a checkpoint (onnx)")
+    sub = p.add_subparsers(dest="format", metavar="FORMAT")
+    o = sub.add_parser(
+        "onnx",
+        help="export to ONNX",
+        description="Export a checkpoint to ONNX with dynamic batch, height and width. The class map, "
+        "normalisation and input size are stored in the model's metadata (key 'unetkit').",
+    )
+    o.add_argument("--model", required=True, metavar="CHECKPOINT_DIR", help="checkpoint folder")
+    o.add_argument("-o", "--out", required=True, metavar="FILE", help="output .onnx file")
+    o.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    o.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
+    o.set_defaults(func=run_onnx)
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+
+def run_onnx(args: argparse.Namespace) -> int:
+    from unetkit.inference.export import check_parity, export_onnx
+
+    path = export_onnx(args.model, args.out, opset=args.opset)
+    print(f"exported {path}")
+    if not args.no_check:
+        diff = check_parity(args.model, path)
+        print(f"parity: max |logit difference| vs PyTorch = {diff:.2e}")
+    return 0
