@@ -86,7 +86,9 @@ def write_sample_project(path: Path, name_prefix: str, seeds: list[int], size: i
     return Project.read(path)
 
 
-def run_demo(out_dir: str | Path, *, seed: int = 0, epochs: int | None = None, progress: bool = True) -> DemoResult:
+def run_demo(
+    out_dir: str | Path, *, seed: int = 0, epochs: int | None = None, progress: bool = True
+) -> DemoResult:
     """Run the whole demo into ``out_dir`` (must be new or empty) and return the held-out metrics."""
     from unetkit.dtl.executor import load_inputs, run_graph
     from unetkit.dtl.graph import build_graph
@@ -104,9 +106,7 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, epochs: int | None = None, p
 
     t = time.perf_counter()
     write_sample_project(out / "vessels", "vessels", [seed * 1000 + i for i in range(N_TRAIN_IMAGES)])
-    write_sample_project(
-        out / "vessels_test", "test", [seed * 1000 + 500 + i for i in range(N_TEST_IMAGES)]
-    )
+    write_sample_project(out / "vessels_test", "test", [seed * 1000 + 500 + i for i in range(N_TEST_IMAGES)])
     times["generate"] = time.perf_counter() - t
     say(f"[1/5] sample projects: {out / 'vessels'} ({N_TRAIN_IMAGES} images), {out / 'vessels_test'}")
 
@@ -157,7 +157,9 @@ def _write_report(out: Path, run_dir: Path, metrics: dict, times: dict[str, floa
         gt_ann = item.read_annotation(gt.meta)
         p = pred_items[(item.dataset, item.name)]
         pred_ann = p.read_annotation(pred.meta)
-        pred_ann = pred_ann.clone(labels=[lb for lb in pred_ann.labels if not lb.class_title.startswith("bg")])
+        pred_ann = pred_ann.clone(
+            labels=[lb for lb in pred_ann.labels if not lb.class_title.startswith("bg")]
+        )
         panels.append(
             (
                 item.name,
