@@ -409,12 +409,12 @@ def geometry_from_json(shape: str, obj: dict, *, file=None, json_path="$") -> Ge
             ext = _read_point_list(pts["exterior"], file, f"{p}.exterior", 1)
             if len(ext) != 1:
                 _fail(f"a point needs exactly 1 point, got {len(ext)}", file, f"{p}.exterior")
-            return Point(ext[0, 0], ext[0, 1])
+            return Point(int(ext[0, 0]), int(ext[0, 1]))
         if shape == "rectangle":
             ext = _read_point_list(pts["exterior"], file, f"{p}.exterior", 2)
             if len(ext) != 2:
                 _fail(f"a rectangle needs exactly 2 points, got {len(ext)}", file, f"{p}.exterior")
-            return Rectangle(ext[0, 0], ext[0, 1], ext[1, 0], ext[1, 1])
+            return Rectangle(*(int(v) for v in ext.reshape(-1)))
         if shape == "line":
             return Polyline(_read_point_list(pts["exterior"], file, f"{p}.exterior", 2))
         ext = _read_point_list(pts["exterior"], file, f"{p}.exterior", 3)
