@@ -47,8 +47,8 @@ _EPS = 1e-9
 
 
 def _snap(a: np.ndarray) -> np.ndarray:
-    """Remove float noise left by shapely / matrix products (values within 1e-9 of a multiple of 0.5)."""
-    a = np.asarray(a, dtype=np.float64)
+    """Remove float noise left by shapely / matrix products (1e-6 precision, exact multiples of 0.5)."""
+    a = np.round(np.asarray(a, dtype=np.float64), 6) + 0.0  # 6 decimals; + 0.0 turns -0.0 into 0.0
     half = np.round(a * 2.0) / 2.0
     return np.where(np.abs(a - half) < _EPS, half, a)
 
