@@ -185,6 +185,8 @@ def import_mvtec(
     annotations without objects. Image tags: ``train``/``test`` (when ``tag_splits``) and ``defect`` = type.
     With ``per_defect_classes`` each defect type is its own class, otherwise all are ``class_name``."""
     root, out_dir = Path(category_dir), Path(out_dir)
+    if not ((root / "train" / "good").is_dir() or (root / "ground_truth").is_dir()):
+        raise FormatError("not an MVTec AD category folder (no train/good or ground_truth folder)", file=root)
     entries = []  # (dataset, item name, image path, mask path | None, defect)
     for split in ("train", "test"):
         split_dir = root / split
