@@ -129,21 +129,31 @@ def render_matplotlib(graph: Graph, path: Path) -> None:
     """Draw the graph into an SVG or PNG file with matplotlib."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     nodes, edges = graph_elements(graph)
     pos = layered_layout(nodes, edges)
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text (searchable)
+        _draw_on_figure(nodes, edges, pos, path)
+
+
+def _draw_on_figure(nodes, edges, pos, path: Path) -> None:
+    from matplotlib.figure import Figure
+
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     width, height = max(xs) - min(xs) + 2.5, max(ys) - min(ys) + 1.5
-    fig, ax = plt.subplots(figsize=(max(4.0, 2.4 * width), max(3.0, 1.3 * height)))
+    fig = Figure(figsize=(max(4.0, 2.4 * width), max(3.0, 1.3 * height)))
+    ax = fig.subplots()
     colors = {"source": SOURCE_COLOR, "action": ACTION_COLOR, "output": OUTPUT_COLOR, "null": NULL_COLOR}
+    n_long = 0
     for e in edges:
         (x0, y0), (x1, y1) = pos[e.src], pos[e.dst]
         p0, p2 = np.array([x0, y0 - 0.22]), np.array([x1, y1 + 0.22])
         # Edges that skip ranks are bent (quadratic Bezier) so they do not hide behind the nodes in between.
-        bend = 0.45 if abs(y0 - y1) > 1.5 else 0.0
+        span = round(abs(y0 - y1))
+        bend = 0.0
+        if span > 1:  # alternate sides, wider for longer jumps
+            bend = (0.35 + 0.25 * span) * (1 if n_long % 2 == 0 else -1)
+            n_long += 1
         d = p2 - p0
         ctrl = (p0 + p2) / 2 + bend * np.array([d[1], -d[0]]) / max(float(np.hypot(*d)), 1e-9)
         t = np.linspace(0.0, 1.0, 30)[:, None]
@@ -189,7 +199,6 @@ def render_matplotlib(graph: Graph, path: Path) -> None:
         fig.savefig(tmp, format=path.suffix[1:], dpi=120)
         tmp.replace(path)
     finally:
-        plt.close(fig)
         tmp.unlink(missing_ok=True)
 
 
