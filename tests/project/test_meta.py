@@ -101,3 +101,6 @@ def test_colour_helpers():
     import random
 
     assert random_color(random.Random(1)) == random_color(random.Random(1))
+    import numpy as np
+
+    assert random_color(np.random.default_rng(2)) == random_color(np.random.default_rng(2))

@@ -32,6 +32,7 @@ def test_sample_list_is_complete(sly_samples_dir):
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_sample_reads_validates_and_round_trips(sly_samples_dir, tmp_path, name):
     src = sly_samples_dir / name
+    before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in src.rglob("*")}
     project = Project.read(src)
     assert len(project) == SAMPLES[name]
     assert validate_project(src) == []
@@ -49,6 +50,7 @@ def test_sample_reads_validates_and_round_trips(sly_samples_dir, tmp_path, name)
         assert item.ann_path.name == item.name + ".json"  # writers always use the current naming
         assert item.read_annotation(copy.meta) == originals[(item.dataset, item.name)]
     assert validate_project(tmp_path / name) == []
+    assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in src.rglob("*")} == before  # source untouched
 
 
 def _strip_geometry(obj: dict) -> dict:

@@ -289,7 +289,10 @@ class ProjectWriter:
     """Creates a NEW project folder. Refuses an existing non-empty folder unless ``allow_existing``, and always
     refuses a folder that is, contains or lies inside one of ``sources`` (the projects being read)."""
 
-    def __init__(self, path, meta: ProjectMeta, *, allow_existing=False, sources: Iterable = ()):
+    def __init__(
+        self, path, meta: ProjectMeta, *, allow_existing=False, sources: Iterable = (), resume: bool = False
+    ):
+        allow_existing = allow_existing or resume  # `resume` is an alias
         self.path = Path(path)
         for src in sources:
             if _same_or_inside(self.path, Path(src)):

@@ -45,11 +45,12 @@ def rgb_to_color(rgb) -> str:
     return f"#{r:02X}{g:02X}{b:02X}"
 
 
-def random_color(rng: random.Random | None = None) -> str:
-    """A random, reasonably bright colour (uses ``rng`` when given, for reproducibility)."""
+def random_color(rng=None) -> str:
+    """A random, reasonably bright colour; ``rng`` (random.Random or numpy Generator) makes it reproducible."""
     rng = rng or random.Random()
+    draw = (lambda: int(rng.integers(256))) if hasattr(rng, "integers") else (lambda: rng.randrange(256))
     while True:
-        rgb = [rng.randrange(256) for _ in range(3)]
+        rgb = [draw() for _ in range(3)]
         if max(rgb) >= 96:
             return rgb_to_color(rgb)
 
