@@ -199,7 +199,7 @@ def _error_from_validation(exc: ValidationError, file: object | None) -> ConfigE
     return ConfigError(msg, file=file, json_path=_json_path(loc))
 
 
-def parse_config(data: Any, *, file: object | None = None) -> TrainConfig:
+def parse_config(data: Any, *, file: object | None = None, warn: bool = True) -> TrainConfig:
     """Validate a config dict (missing fields take the defaults of §2.2, nested objects merge)."""
     if not isinstance(data, dict):
         raise ConfigError("the training config must be a JSON object", file=file, json_path="$")
@@ -220,7 +220,7 @@ def parse_config(data: Any, *, file: object | None = None) -> TrainConfig:
             file=file,
             json_path="$.val_every",
         )
-    if "momentum" in data:
+    if warn and "momentum" in data:
         warnings.warn(
             "config field 'momentum' is accepted for compatibility but ignored: the optimiser is Adam",
             UserWarning,

@@ -1,0 +1,490 @@
+"""The training loop of one process (rank): the original UNet V2 schedule (§2.5–§2.8) plus AMP, DDP,
+non-finite guard, resume and logs. :func:`unetkit.training.train` launches it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from unetkit.errors import ConfigError, UnetkitError
+from unetkit.metrics import ConfusionMatrix
+from unetkit.models import create_model, model_stride
+from unetkit.models.checkpoint import load_state_dict_flexible, load_state_file, save_checkpoint, unwrap_model
+from unetkit.project import Project
+from unetkit.training import ddp, init_weights
+from unetkit.training.classes import ClassIndexing, continue_training_indexing, create_segmentation_classes
+from unetkit.training.config import TrainConfig, check_model_stride
+from unetkit.training.data import (
+    CorruptionTracker,
+    SegmentationDataset,
+    ShardSampler,
+    make_loader,
+    split_by_tags,
+    tile_refs,
+)
+from unetkit.training.eval_planner import EvalPlanner
+from unetkit.training.losses import batch_metrics, build_criterion
+from unetkit.training.lr_policy import LRPolicyWithPatience, schedule_factor
+from unetkit.training.run_dir import STATE_VERSION, RunDir
+from unetkit.training.run_log import RunLog
+
+log = logging.getLogger("unetkit.training")
+
+
+class TrainingDiverged(UnetkitError):
+    """The loss stayed non-finite for ``max_nonfinite_steps`` steps in a row."""
+
+
+@dataclass
+class Job:
+    """Everything a training process needs (picklable, sent to spawned processes)."""
+
+    project_dir: Path
+    cfg: TrainConfig
+    run_dir: Path
+    init: Path | None
+    resume: bool
+    seed: int
+    progress: bool
+
+
+@dataclass
+class Prepared:
+    project: Project
+    splits: dict
+    indexing: ClassIndexing
+
+
+def prepare(job: Job) -> Prepared:
+    """Read the project, split it by tags and build the class indexing (errors surface before any spawn)."""
+    cfg = job.cfg
+    project = Project.read(job.project_dir)
+    splits = split_by_tags(project, cfg)
+    sc = cfg.special_classes
+    indexing = create_segmentation_classes(project.meta.classes, sc.background, sc.neutral, file=project.path)
+    if job.resume:
+        saved = RunDir(job.run_dir).load_state()
+        if saved is not None:
+            mapping = {str(k): int(v) for k, v in saved["class_title_to_idx"].items()}
+            if set(mapping) != set(indexing.class_title_to_idx):
+                raise ConfigError(
+                    "cannot resume: the project's classes differ from the run's", file=project.path
+                )
+            indexing = ClassIndexing(indexing.out_classes, mapping, max(mapping.values()) + 1)
+    elif cfg.weights_init_type == "continue_training":
+        found, mapping = init_weights.checkpoint_class_map(job.init)
+        indexing = continue_training_indexing(indexing, mapping, sc.background, config_found=found)
+    check_model_stride(cfg, model_stride(cfg.unetkit.model, **_creation_options(cfg)))
+    return Prepared(project, splits, indexing)
+
+
+def _creation_options(cfg: TrainConfig) -> dict:
+    return dict(cfg.unetkit.model_options)
+
+
+def _class_weights(cfg: TrainConfig, indexing: ClassIndexing) -> torch.Tensor | None:
+    cw = cfg.unetkit.loss.class_weights
+    if cw is None:
+        return None
+    n = indexing.num_classes
+    if isinstance(cw, list):
+        if len(cw) != n:
+            raise ConfigError(f"expected {n} class weights (one per output class index), got {len(cw)}",
+                              json_path="$.unetkit.loss.class_weights")  # fmt: skip
+        return torch.tensor(cw, dtype=torch.float32)
+    weights = torch.ones(n)
+    for title, w in cw.items():
+        if title not in indexing.class_title_to_idx:
+            raise ConfigError(f"unknown class {title!r}", json_path=f"$.unetkit.loss.class_weights.{title}")
+        weights[indexing.class_title_to_idx[title]] = w
+    return weights
+
+
+def _setup_determinism(cfg: TrainConfig, seed: int, rank: int, device: torch.device) -> None:
+    torch.manual_seed(seed + rank)
+    if cfg.unetkit.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+class Trainer:
+    def __init__(self, job: Job, plan: ddp.DevicePlan, local_rank: int):
+        self.job, self.cfg, self.plan = job, job.cfg, plan
+        self.rank, self.world = ddp.rank(), ddp.world_size()
+        self.device = plan.device(local_rank)
+        self.is_main = self.rank == 0
+        self.run = RunDir(job.run_dir)
+        cfg = self.cfg
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        elif self.world > 1:
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world))
+        _setup_determinism(cfg, job.seed, self.rank, self.device)
+
+        prep = prepare(job)
+        self.project, self.indexing = prep.project, prep.indexing
+        self.num_classes = self.indexing.num_classes
+        self.neutral = self.indexing.neutral_index
+        self.binary = self.num_classes == 2
+        crop = cfg.unetkit.patch_sampling.mode == "random_crop"
+        val_refs = prep.splits["val"]
+        if crop:
+            val_refs = tile_refs(val_refs, cfg.input_size.height, cfg.input_size.width)
+        workers = cfg.data_workers
+        cache = cfg.unetkit.cache_mb * 2**20
+        meta = self.project.meta
+        self.train_set = SegmentationDataset(prep.splits["train"], meta, self.indexing, cfg, train=True,
+                                             seed=job.seed, cache_bytes=cache // max(1, workers.train))  # fmt: skip
+        self.val_set = SegmentationDataset(val_refs, meta, self.indexing, cfg, train=False, seed=job.seed,
+                                           cache_bytes=cache // max(1, workers.val))  # fmt: skip
+        self.train_sampler = ShardSampler(len(self.train_set), shuffle=True, seed=job.seed, rank=self.rank,
+                                          world=self.world, batch_size=plan.batch_train)  # fmt: skip
+        self.val_sampler = ShardSampler(len(self.val_set), shuffle=False, seed=job.seed, rank=self.rank,
+                                        world=self.world, batch_size=plan.batch_val)  # fmt: skip
+        pin = self.device.type == "cuda"
+        self.train_loader = make_loader(self.train_set, self.train_sampler, workers.train, pin)
+        self.val_loader = make_loader(self.val_set, self.val_sampler, workers.val, pin)
+        self.iters_per_epoch = self.train_sampler.batches_per_epoch()
+        self.total_iters = cfg.epochs * self.iters_per_epoch
+        self.train_errors = CorruptionTracker("train", cfg.allow_corrupted_samples.train)
+        self.val_errors = CorruptionTracker("val", cfg.allow_corrupted_samples.val)
+
+        self.model_name = cfg.unetkit.model
+        self.model = create_model(self.model_name, self.num_classes, **_creation_options(cfg))
+        self.state = self.run.load_state() if job.resume else None
+        if self.state is not None:
+            ckpt = self.run.checkpoint_dir(int(self.state["checkpoint"]))
+            load_state_dict_flexible(self.model, load_state_file(ckpt / "model.pt"), strict=True)
+        elif job.init is not None:
+            if cfg.weights_init_type == "continue_training":
+                init_weights.continue_training(self.model, job.init)
+            else:
+                init_weights.transfer_learning(self.model, job.init)
+        else:
+            if cfg.weights_init_type == "continue_training":
+                raise ConfigError("Unable to continue_training, config for previous training wasn't found.")
+            log.info("Weights will not be inited.")
+        self.model.to(self.device)
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+        lc = cfg.unetkit.loss
+        self.criterion, self.loss_name = build_criterion(
+            lc.name, self.num_classes, self.neutral, w_bce=cfg.loss_weights.bce, w_dice=cfg.loss_weights.dice,
+            class_weights=_class_weights(cfg, self.indexing), focal_gamma=lc.focal_gamma,
+        )  # fmt: skip
+        self.policy = LRPolicyWithPatience(cfg.lr, cfg.lr_decreasing.patience, cfg.lr_decreasing.lr_divisor)
+        self.optimizer = self._new_optimizer(cfg.lr)
+        self.planner = EvalPlanner(cfg.epochs, cfg.val_every)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.checkpoints: list[dict] = []
+        self.global_iter = 0
+        self.start_epoch, self.start_batch = 0, 0
+        self.nonfinite_streak = 0
+        self.images_seen = 0
+        self.elapsed_before = 0.0
+        if self.state is not None:
+            self._restore(self.state)
+        self.log = None
+        if self.is_main:
+            offset = int(self.state["metrics_offset"]) if self.state is not None else None
+            self.log = RunLog(self.run.path, resume_offset=offset,
+                              purge_step=self.global_iter + 1 if self.state else None, progress=job.progress)  # fmt: skip
+
+    # ------------------------------------------------------------------ setup helpers
+    def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=lr)
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        amp = self.cfg.unetkit.amp
+        if amp == "off":
+            return None
+        if amp == "fp16" and self.device.type != "cuda":
+            log.warning("amp fp16 needs CUDA; training in fp32 on the CPU (use amp bf16 for CPU autocast)")
+            return None
+        return torch.float16 if amp == "fp16" else torch.bfloat16
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _restore(self, s: dict) -> None:
+        if int(s["world"]) != self.world:
+            raise ConfigError(
+                f"cannot resume: the run used {s['world']} processes, this one has {self.world}"
+            )
+        self.optimizer.load_state_dict(s["optimizer"])
+        if self.scaler is not None and s.get("scaler"):
+            self.scaler.load_state_dict(s["scaler"])
+        self.planner.load_state_dict(s["planner"])
+        self.policy.load_state_dict(s["lr_policy"])
+        self.checkpoints = list(s["checkpoints"])
+        self.global_iter = int(s["global_iter"])
+        self.start_epoch, self.start_batch = int(s["epoch"]), int(s["batches_done"])
+        if self.start_batch >= self.iters_per_epoch:
+            self.start_epoch, self.start_batch = self.start_epoch + 1, 0
+        self.nonfinite_streak = int(s["nonfinite_streak"])
+        self.images_seen = int(s["images_seen"])
+        self.elapsed_before = float(s["elapsed"])
+        self.train_errors.failed = dict(s["corrupted"]["train"])
+        self.val_errors.failed = dict(s["corrupted"]["val"])
+        rng = s["rng"][self.rank]
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    def _rng_state(self) -> dict:
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+    def _lr_now(self) -> float:
+        sc = self.cfg.unetkit.scheduler
+        factor = schedule_factor(sc.name, self.global_iter, self.total_iters, warmup_iters=sc.warmup_iters,
+                                 min_lr_ratio=sc.min_lr_ratio, power=sc.power)  # fmt: skip
+        return self.policy.lr * factor
+
+    # ------------------------------------------------------------------ steps
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, net: nn.Module):
+        with self._autocast():
+            out = net(x)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        loss = sum(self.criterion(o.float(), y) for o in outs)  # deep supervision: equal weights (U²-Net)
+        return loss, outs[0]
+
+    def _train_step(self, batch: dict) -> tuple[torch.Tensor, dict, bool]:
+        x = batch["image"].to(self.device, non_blocking=True)
+        y = batch["target"].to(self.device, non_blocking=True)
+        lr = self._lr_now()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, logits = self._forward_loss(x, y, self.net)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        m = batch_metrics(logits.float(), y, self.neutral, self.binary)
+        vec = torch.stack([torch.isfinite(loss.detach()).float(), loss.detach(), m["accuracy"],
+                           m.get("dice", torch.zeros((), device=self.device))]).float()  # fmt: skip
+        vec = ddp.all_reduce_sum(vec)
+        finite = bool(vec[0].item() == self.world)
+        if finite:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer) if self.cfg.unetkit.grad_clip else None
+            if self.cfg.unetkit.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.unetkit.grad_clip)
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+        self.train_errors.update(batch["failed"])
+        metrics = {"loss": vec[1] / self.world, "accuracy": vec[2] / self.world}
+        if self.binary:
+            metrics["dice"] = vec[3] / self.world
+        return x.shape[0], metrics, finite
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        net = self.model  # plain module: no DDP collectives inside the (uneven) validation loop
+        net.train(not self.cfg.validate_with_model_eval)
+        sums = torch.zeros(4, dtype=torch.float64)
+        cm = ConfusionMatrix(self.num_classes, ignore_index=self.neutral)
+        for batch in self.val_loader:
+            self.val_errors.update(batch["failed"])
+            x = batch["image"].to(self.device, non_blocking=True)
+            y = batch["target"].to(self.device, non_blocking=True)
+            loss, logits = self._forward_loss(x, y, net)
+            m = batch_metrics(logits.float(), y, self.neutral, self.binary)
+            n = x.shape[0]
+            sums += torch.tensor([loss.item() * n, m["accuracy"].item() * n, m.get("dice", torch.zeros(())).item() * n, n],
+                                 dtype=torch.float64)  # fmt: skip
+            cm.update(logits.argmax(1).cpu().numpy(), y.cpu().numpy())
+        self.model.train()
+        red = ddp.all_reduce_sum(
+            torch.cat([sums, torch.from_numpy(cm.matrix.astype(np.float64)).flatten()]).to(self.device)
+        )
+        red = red.cpu()
+        count = max(1.0, float(red[3]))
+        cm.matrix = red[4:].round().long().numpy().reshape(self.num_classes, self.num_classes)
+        metrics = {"loss": float(red[0]) / count, "accuracy": float(red[1]) / count}
+        if self.binary:
+            metrics["dice"] = float(red[2]) / count
+        per = cm.per_class()
+        for title, idx in sorted(self.indexing.class_title_to_idx.items(), key=lambda kv: kv[1]):
+            metrics[f"iou/{title}"] = float(per["iou"][idx])
+            metrics[f"dice/{title}"] = float(per["dice"][idx])
+        metrics["miou"] = float(np.nanmean(per["iou"])) if np.isfinite(per["iou"]).any() else float("nan")
+        return metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def _validate_and_checkpoint(
+        self, epoch: int, batches_done: int, epoch_flt: float, t_start: float
+    ) -> None:
+        if self.log:
+            self.log.message(f"Validation in progress (epoch {epoch_flt:.3f})")
+        metrics = self.validate()
+        if self.policy.step(metrics["loss"]):
+            self.optimizer = self._new_optimizer(self.policy.lr)  # the original re-creates Adam
+            if self.log:
+                self.log.write(
+                    {"type": "lr", "epoch": epoch_flt, "iteration": self.global_iter, "lr": self.policy.lr}
+                )
+                self.log.message(f"Learning Rate has been updated: {self.policy.lr:g}")
+        idx = len(self.checkpoints)
+        best_now = not self.checkpoints or metrics["loss"] < min(c["val_loss"] for c in self.checkpoints)
+        self.checkpoints.append(
+            {"id": idx, "epoch": epoch_flt, "val_loss": metrics["loss"], "iteration": self.global_iter}
+        )
+        rngs = [self._rng_state()]
+        if self.world > 1:
+            rngs = [None] * self.world
+            torch.distributed.all_gather_object(rngs, self._rng_state())
+        if not self.is_main:
+            return
+        self.log.write({"type": "val", "epoch": epoch_flt, "iteration": self.global_iter, "metrics": metrics})
+        ckpt = save_checkpoint(
+            self.run.checkpoint_dir(idx), self.model, model_name=self.model_name,
+            model_options=self.cfg.unetkit.model_options, settings=self.cfg.settings(),
+            out_classes=self.indexing.out_classes, class_title_to_idx=self.indexing.class_title_to_idx,
+            extra={"epoch": epoch_flt, "iteration": self.global_iter, "val_metrics": metrics, "best_now": best_now},
+        )  # fmt: skip
+        size = sum(f.stat().st_size for f in ckpt.iterdir())
+        self.log.write({"type": "checkpoint", "epoch": epoch_flt, "iteration": self.global_iter, "id": idx,
+                        "subdir": ckpt.name, "sizeb": size, "best_now": best_now})  # fmt: skip
+        offset = self.log.flush()
+        state = {
+            "format_version": STATE_VERSION, "checkpoint": idx, "epoch": epoch, "batches_done": batches_done,
+            "global_iter": self.global_iter, "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "planner": self.planner.state_dict(), "lr_policy": self.policy.state_dict(),
+            "checkpoints": self.checkpoints, "nonfinite_streak": self.nonfinite_streak, "seed": self.job.seed,
+            "metrics_offset": offset, "rng": rngs, "world": self.world, "images_seen": self.images_seen,
+            "elapsed": self.elapsed_before + time.perf_counter() - t_start,
+            "class_title_to_idx": self.indexing.class_title_to_idx,
+            "corrupted": {"train": self.train_errors.failed, "val": self.val_errors.failed},
+        }  # fmt: skip
+        self.run.save_state(state)
+        info = {"epoch": epoch_flt, "iteration": self.global_iter, "val_metrics": metrics}
+        self.run.write_pointer("last", idx, info)
+        if best_now:
+            self.run.write_pointer("best", idx, info)
+        self.log.charts(force=False)
+        self.log.message(
+            f"checkpoint {ckpt.name}: epoch {epoch_flt:.3f} val loss {metrics['loss']:.4f} accuracy "
+            f"{metrics['accuracy']:.4f}"
+            + (f" dice {metrics['dice']:.4f}" if "dice" in metrics else "")
+            + (" (best)" if best_now else "")
+        )
+
+    # ------------------------------------------------------------------ main loop
+    def fit(self) -> None:
+        cfg, ipe = self.cfg, self.iters_per_epoch
+        if self.log:
+            self.log.message(
+                f"{self.loss_name} loss ({'binary' if self.binary else 'multiclass'}: {self.num_classes} classes), "
+                f"model {self.model_name}, {len(self.train_set)} train / {len(self.val_set)} val samples, "
+                f"{ipe} iterations per epoch, {self.world} process(es) on {self.device.type}, batch "
+                f"{self.plan.batch_train}×{self.world}"
+            )
+            self.log.start_progress(self.total_iters, self.global_iter)
+        t_start = time.perf_counter()
+        self.model.train()
+        validated_last = self.state is not None and self.start_batch == 0 and self.global_iter > 0
+        for epoch in range(self.start_epoch, cfg.epochs):
+            self.train_sampler.epoch = epoch
+            self.train_sampler.start_batch = self.start_batch if epoch == self.start_epoch else 0
+            for it, batch in enumerate(self.train_loader, start=self.train_sampler.start_batch):
+                n, metrics, finite = self._train_step(batch)
+                self.global_iter += 1
+                self.images_seen += n * self.world
+                epoch_flt = epoch + (it + 1) / ipe
+                values = {k: v.item() for k, v in metrics.items()}
+                if not finite:
+                    self.nonfinite_streak += 1
+                    if self.log:
+                        self.log.write({"type": "nonfinite", "epoch": epoch_flt, "iteration": self.global_iter,
+                                        "streak": self.nonfinite_streak})  # fmt: skip
+                        self.log.message(f"non-finite loss at iteration {self.global_iter}: step skipped")
+                    if self.nonfinite_streak >= cfg.unetkit.max_nonfinite_steps:
+                        raise TrainingDiverged(
+                            f"the loss was non-finite for {self.nonfinite_streak} iterations in a row (iteration "
+                            f"{self.global_iter}); stopping. Lower lr, disable amp or check the data; the last "
+                            "checkpoint is kept"
+                        )
+                else:
+                    self.nonfinite_streak = 0
+                if self.log:
+                    if self.global_iter % cfg.unetkit.log_every == 0 or it + 1 == ipe:
+                        self.log.write({"type": "train", "epoch": epoch_flt, "iteration": self.global_iter,
+                                        "lr": self.optimizer.param_groups[0]["lr"], "metrics": values})  # fmt: skip
+                    self.log.advance(epoch_flt, n * self.world, values["loss"])
+                validated_last = False
+                if self.planner.need_validation(epoch_flt):
+                    self.planner.validation_performed()
+                    self._validate_and_checkpoint(epoch, it + 1, epoch_flt, t_start)
+                    validated_last = True
+        if not validated_last and self.global_iter > 0:
+            # the original dropped the iterations after the last validation; unetkit checkpoints them
+            self._validate_and_checkpoint(cfg.epochs - 1, ipe, float(cfg.epochs), t_start)
+        if self.log:
+            elapsed = self.elapsed_before + time.perf_counter() - t_start
+            self.log.close()
+            self._summary(elapsed)
+            self.log.charts()
+
+    def _summary(self, elapsed: float) -> None:
+        best = self.run.read_pointer("best")
+        last = self.run.read_pointer("last")
+        best_info = min(self.checkpoints, key=lambda c: c["val_loss"]) if self.checkpoints else None
+        self.log.summary(
+            {
+                "model": f"{self.model_name} ({sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M params)",
+                "iterations": self.global_iter,
+                "epochs": self.cfg.epochs,
+                "time": f"{elapsed:.1f} s",
+                "images/s": f"{self.images_seen / elapsed:.1f}" if elapsed > 0 else "-",
+                "best checkpoint": f"{best} (val loss {best_info['val_loss']:.4f}, epoch {best_info['epoch']:.2f})"
+                if best_info
+                else "-",
+                "last checkpoint": str(last),
+                "metrics": str(self.run.path / "metrics.jsonl"),
+                "charts": str(self.run.path / "charts.png"),
+                "tensorboard": f"tensorboard --logdir {self.run.path / 'tensorboard'}",
+            }
+        )
+
+
+def run_process(local_rank: int, job: Job, plan: ddp.DevicePlan, port: int | None, errors=None) -> None:
+    """Entry point of one training process (spawned or torchrun); re-raises user errors in the parent."""
+    try:
+        if plan.world > 1:
+            ddp.init_process_group(plan, local_rank, port)
+        Trainer(job, plan, local_rank if not plan.torchrun else int(os.environ["LOCAL_RANK"])).fit()
+        ddp.barrier()
+    except UnetkitError as exc:
+        if errors is not None:
+            errors.put((type(exc).__name__, exc.message, exc.file, exc.json_path))
+            raise SystemExit(2) from None
+        raise
+    finally:
+        ddp.cleanup()
