@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unetkit.errors import GraphError
 from unetkit.project import Bitmap, Point, Rectangle, Tag
@@ -321,13 +323,63 @@ def test_objects_filter_remap_is_refused():
 def test_layers_do_not_mutate_their_input():
     el = make_element()
     before = el.ann.to_json()
-    for action, settings in [
+    for action, layer_settings in [
         ("rename", {"classes_mapping": {"poly": "p2"}}),
         ("duplicate_objects", {"classes_mapping": {"poly": "p2"}}),
         ("background", {"class": "bg"}),
         ("tag", {"tag": "t", "action": "add"}),
         ("drop_obj_by_class", {"classes": ["poly"]}),
     ]:
-        run_layer(build_layer(action, settings), el)
+        run_layer(build_layer(action, layer_settings), el)
     assert el.ann.to_json() == before
     assert isinstance(el.ann.labels[0].geometry, Bitmap)
+
+
+# ---------------------------------------------------------------------------------------- properties
+PROPS = settings(max_examples=50, deadline=None)
+
+
+@PROPS
+@given(st.floats(0, 1), st.integers(0, 2**32), st.integers(1, 5))
+def test_if_routes_every_copy_to_exactly_one_branch(p, seed, n):
+    layer = build_layer("if", {"condition": {"probability": p}})
+    copies = [o for _, o in run_layer(build_layer("multiply", {"multiply": n}), make_element())]
+    branches = [run_layer(layer, c.replace(lineage=((1, 0, i),)), seed=seed) for i, c in enumerate(copies)]
+    assert all(len(b) == 1 and b[0][0] in (0, 1) for b in branches)
+    if p == 1:
+        assert all(b[0][0] == 0 for b in branches)
+    if p == 0:
+        assert all(b[0][0] == 1 for b in branches)
+
+
+@PROPS
+@given(st.text("abcxyz_", min_size=1, max_size=8), st.sampled_from([None, "v1", "v2"]))
+def test_tag_add_is_idempotent_and_delete_removes(name, value):
+    tag = name if value is None else {"name": name, "value": value}
+    add = build_layer("tag", {"tag": tag, "action": "add"})
+    once = only(run_layer(add, make_element()))
+    twice = only(run_layer(add, once))
+    assert twice.ann.tags == once.ann.tags
+    assert sum(t.name == name for t in once.ann.tags) == 1 or name == "img_tag"
+    gone = only(run_layer(build_layer("tag", {"tag": name, "action": "delete"}), twice))
+    assert all(t.name != name for t in gone.ann.tags)
+
+
+@PROPS
+@given(st.integers(1, 60), st.integers(1, 60))
+def test_background_covers_the_image_and_drops_cleanly(h, w):
+    el = make_element()
+    el = el.replace(ann=el.ann.clone(height=h, width=w))
+    out = only(run_layer(build_layer("background", {"class": "bg"}), el))
+    assert out.ann.labels[0].geometry.to_json()["points"]["exterior"] == [[0, 0], [w - 1, h - 1]]
+    back = only(
+        run_layer(
+            build_layer(
+                "drop_obj_by_class",
+                {"classes": ["bg"]},
+                meta=build_layer("background", {"class": "bg"}).out_meta,
+            ),
+            out,
+        )
+    )
+    assert back.ann.labels == el.ann.labels
