@@ -206,7 +206,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
             else:
                 body["annotation"] = engine.mask_to_annotation(result.mask)
             if probabilities:
-                body["probabilities"] = encode_probabilities(result.probs, engine.classes)
+                body["probabilities"] = encode_probabilities(result.probabilities, engine.classes)
             body["time_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
             return body
 
@@ -268,6 +268,8 @@ def _unetkit_to_api(exc: UnetkitError) -> ApiError:
 async def _read_form(request: Request, max_bytes: int) -> tuple[dict[str, bytes | str], set[str]]:
     """Multipart or urlencoded form → ({name: bytes | str}, names sent as files); JSON parts may be either."""
     content_type = request.headers.get("content-type", "")
+    if not content_type and not await request.body():
+        return {}, set()  # no parts at all (e.g. get_out_meta with the defaults)
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise ApiError(
             415,

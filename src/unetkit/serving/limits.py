@@ -122,11 +122,9 @@ def check_pixels(width: int, height: int, max_pixels: int, part: str = "image") 
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):  # 16-bit: keep the high byte, as OpenCV does
         arr = np.asarray(img, dtype=np.float64)
-        top = float(arr.max()) if arr.size else 0.0
-        scale = 255.0 / top if top > 255 else 1.0
-        gray = np.clip(arr * scale, 0, 255).astype(np.uint8)
+        gray = np.clip(arr / 256.0 if arr.max(initial=0) > 255 else arr, 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if img.mode != "RGB":
         img = img.convert("RGB")  # alpha dropped, as the original deploy did
