@@ -94,3 +94,9 @@ def test_codec_round_trip(mask, ox, oy):
     full = bm.full_mask(oy + mask.shape[0], ox + mask.shape[1])
     assert np.array_equal(full[oy:, ox:], mask)
     assert full.sum() == mask.sum()
+
+
+def test_decode_accepts_uncompressed_base64_png():
+    mask = np.array([[1, 0], [1, 1]], dtype=bool)
+    png = zlib.decompress(base64.b64decode(encode_bitmap_data(mask)))
+    assert np.array_equal(decode_bitmap_data(base64.b64encode(png).decode()), mask)

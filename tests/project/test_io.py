@@ -77,3 +77,40 @@ def test_image_io_converts_to_rgb(tmp_path):
     write_image(tmp_path / "r.png", rgba)
     assert np.array_equal(read_image(tmp_path / "r.png"), rgb)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_only_allowed_extensions_are_items(tmp_path):
+    from unetkit.project import IMAGE_EXTENSIONS
+
+    writer = ProjectWriter(tmp_path / "p", ProjectMeta())
+    for ext in IMAGE_EXTENSIONS:
+        if ext == ".mpo":
+            continue
+        writer.add_item(
+            "ds",
+            f"a{ext.upper() if ext == '.bmp' else ext}",
+            np.full((3, 4, 3), 9, np.uint8),
+            Annotation(3, 4),
+        )
+    (tmp_path / "p/ds/img/notes.txt").write_text("x")
+    (tmp_path / "p/ds/img/scan.tif").write_bytes(b"II*\x00")
+    (tmp_path / "p/ds/ann/orphan.png.json").write_text("{}")  # annotations without images are ignored
+    project = Project.read(tmp_path / "p")
+    names = sorted(i.name for i in project.items())
+    assert names == ["a.BMP", "a.jpeg", "a.jpg", "a.png", "a.webp"]
+    for item in project.items():
+        img = item.read_image()
+        assert img.shape == (3, 4, 3) and img.dtype == np.uint8
+
+
+def test_path_image_is_linked_or_copied_not_moved(tmp_path):
+    src = tmp_path / "src.png"
+    write_image(src, np.full((2, 3, 3), 5, np.uint8))
+    before = src.read_bytes()
+    writer = ProjectWriter(tmp_path / "p", ProjectMeta())
+    item = writer.add_item("ds", "x.png", src, Annotation(2, 3))
+    assert item.image_path.read_bytes() == before and src.read_bytes() == before
+    with pytest.raises(FormatError, match="duplicate item"):
+        writer.add_item("ds", "x.png", src, Annotation(2, 3))
+    with pytest.raises(FormatError, match="does not match"):
+        writer.add_item("ds", "y.png", src, Annotation(3, 3))

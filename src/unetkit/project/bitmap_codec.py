@@ -2,7 +2,8 @@
 
 Encode: tight bool mask -> uint8 0/1 -> PIL palette image ([0,0,0, 255,255,255]) -> PNG with ``transparency=0``
 (1-bit indexed, tRNS makes index 0 transparent) -> ``zlib.compress`` -> base64.
-Decode: base64 -> zlib -> PNG read "unchanged": >= 4 channels -> mask = alpha != 0 (palette+tRNS and RGBA),
+Decode: base64 -> zlib (skipped when the bytes already are a PNG, as newer SDKs write) -> PNG read
+"unchanged": >= 4 channels -> mask = alpha != 0 (palette+tRNS and RGBA),
 1 channel -> value != 0 (grayscale); 3 channels without alpha -> error.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 _PALETTE = [0, 0, 0, 255, 255, 255]
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def encode_bitmap_data(mask: np.ndarray) -> str:
@@ -38,11 +40,14 @@ def decode_bitmap_data(data: str) -> np.ndarray:
         raw = base64.b64decode(data.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
         raise ValueError(f"invalid base64 ({exc})") from None
-    try:
-        png = zlib.decompress(raw)
-    except zlib.error as exc:
-        raise ValueError(f"invalid zlib stream ({exc})") from None
-    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+    if raw.startswith(_PNG_SIGNATURE):
+        png = raw  # uncompressed base64 PNG (accepted by post-legacy SDKs)
+    else:
+        try:
+            png = zlib.decompress(raw)
+        except zlib.error as exc:
+            raise ValueError(f"invalid zlib stream ({exc})") from None
+    if not png.startswith(_PNG_SIGNATURE):
         raise ValueError("decompressed data is not a PNG file")
     img = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
