@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from torch import nn
 from unetkit.errors import ConfigError, UnetkitError
 from unetkit.metrics import ConfusionMatrix
 from unetkit.models import create_model, model_stride
-from unetkit.models.checkpoint import load_state_dict_flexible, load_state_file, save_checkpoint, unwrap_model
+from unetkit.models.checkpoint import load_state_dict_flexible, load_state_file, save_checkpoint
 from unetkit.project import Project
 from unetkit.training import ddp, init_weights
 from unetkit.training.classes import ClassIndexing, continue_training_indexing, create_segmentation_classes

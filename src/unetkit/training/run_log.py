@@ -45,7 +45,7 @@ class RunLog:
                 fh.truncate(resume_offset)
         elif resume_offset is None:
             self.path.unlink(missing_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open(self.path, "a", encoding="utf-8", buffering=1)  # line-buffered: `tail -f` works
         self.records = read_metrics(self.path)
         from torch.utils.tensorboard import SummaryWriter
 
