@@ -175,3 +175,26 @@ def test_two_images_one_legacy_annotation(tmp_path):
     (root / "ds" / "img" / "a.jpg").write_bytes(b"")
     with pytest.raises(FormatError, match="resolve to the same annotation file"):
         Project.read(root)
+
+
+def test_tag_applicability_is_checked(tmp_path):
+    root = make_project(tmp_path / "p")
+    d = json.loads((root / "meta.json").read_text())
+    d["tags"] = [
+        {"name": "img", "value_type": "none", "applicable_type": "imagesOnly"},
+        {"name": "obj", "value_type": "none", "applicable_type": "objectsOnly", "classes": ["box"]},
+    ]
+    (root / "meta.json").write_text(json.dumps(d))
+
+    def tag_all(ann):
+        ann["tags"] = [{"name": "img"}, {"name": "obj"}]
+        ann["objects"][0]["tags"] = [{"name": "img"}, {"name": "obj"}]
+        ann["objects"][1]["tags"] = [{"name": "obj"}]
+
+    edit_ann(root, tag_all)
+    problems = validate_project(root)
+    assert [(p.json_path, p.message.split(" (")[0].split(",")[0]) for p in problems] == [
+        ("$.tags[1]", "tag 'obj' is applicable to objects only"),
+        ("$.objects[0].tags[0]", "tag 'img' is applicable to images only"),
+        ("$.objects[0].tags[1]", "tag 'obj' is not applicable to class 'blob'"),
+    ]

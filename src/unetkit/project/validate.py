@@ -90,7 +90,11 @@ def validate_item(ann_path: Path, image_path: Path | None, meta: ProjectMeta | N
                 )
     if meta is None:
         return out
-    guard(_read_tags, d.get("tags"), meta, ann_path, "$.tags")
+    image_tags = guard(_read_tags, d.get("tags"), meta, ann_path, "$.tags") or []
+    for j, tag in enumerate(image_tags):
+        msg = _applicability_problem(meta, tag.name, None)
+        if msg:
+            out.append(Problem(str(ann_path), f"$.tags[{j}]", msg))
     objects = d.get("objects")
     if not isinstance(objects, list):
         out.append(Problem(str(ann_path), "$.objects", "missing or invalid 'objects' (expected a list)"))
@@ -98,7 +102,13 @@ def validate_item(ann_path: Path, image_path: Path | None, meta: ProjectMeta | N
     for i, obj in enumerate(objects):
         jp = f"$.objects[{i}]"
         label = guard(Label.from_json, obj, meta, file=ann_path, json_path=jp)
-        if label is None or isinstance(label.geometry, RawGeometry):
+        if label is None:
+            continue
+        for j, tag in enumerate(label.tags):
+            msg = _applicability_problem(meta, tag.name, label.class_title)
+            if msg:
+                out.append(Problem(str(ann_path), f"{jp}.tags[{j}]", msg))
+        if isinstance(label.geometry, RawGeometry):
             continue
         msg = _bounds_problem(label.geometry, height, width)
         if msg:
@@ -119,4 +129,25 @@ def _bounds_problem(geometry, height: int, width: int) -> str | None:
         return None
     if b.right < 0 or b.bottom < 0 or b.left > width - 1 or b.top > height - 1:
         return f"{geometry.name} lies entirely outside the image (width {width}, height {height})"
+    return None
+
+
+def _applicability_problem(meta: ProjectMeta, name: str, class_title: str | None) -> str | None:
+    """Newer metas restrict tags with ``applicable_type`` (all|imagesOnly|objectsOnly) and ``classes``."""
+    tm = meta.get_tag_meta(name)
+    if tm is None:
+        return None
+    applicable = tm.extra.get("applicable_type", "all")
+    if class_title is None and applicable == "objectsOnly":
+        return f"tag {name!r} is applicable to objects only (applicable_type objectsOnly), found on the image"
+    if class_title is not None:
+        if applicable == "imagesOnly":
+            return (
+                f"tag {name!r} is applicable to images only (applicable_type imagesOnly), found on an object"
+            )
+        classes = tm.extra.get("classes") or []
+        if classes and class_title not in classes:
+            return (
+                f"tag {name!r} is not applicable to class {class_title!r} (its meta lists classes {classes})"
+            )
     return None
