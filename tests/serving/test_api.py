@@ -6,10 +6,11 @@ import base64
 import io
 
 import numpy as np
-from conftest import CLASS_TITLE_TO_IDX, annotation_index_mask, png_bytes, sample_image
 from PIL import Image
 
 from unetkit.serving.payloads import decode_index_mask
+
+from .helpers import CLASS_TITLE_TO_IDX, annotation_index_mask, png_bytes, sample_image
 
 
 def upload(img: np.ndarray, name: str = "x.png", fmt: str = "PNG") -> dict:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from unetkit.errors import ConfigError
-from unetkit.serving.limits import ApiError, ServeSettings, decode_image, parse_json_part, retry_after_seconds
+from unetkit.serving.limits import ApiError, configure_pil, ServeSettings, decode_image, parse_json_part, retry_after_seconds
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -68,7 +68,8 @@ def test_sixteen_bit_grayscale_keeps_the_high_byte_like_opencv():
     np.testing.assert_array_equal(out[:, :, 0], (arr // 256).astype(np.uint8))
 
 
-def test_pixel_limit_is_checked_from_the_header_before_decoding():
+def test_pixel_limit_is_checked_from_the_header_before_decoding(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # our check alone (PIL's global is set by create_app)
     bomb = png_header_only(3000, 3000)  # 9·10^6 pixels declared, ~100 bytes sent
     with pytest.raises(ApiError) as info:
         decode_image(bomb, max_pixels=1_000_000)
@@ -76,7 +77,10 @@ def test_pixel_limit_is_checked_from_the_header_before_decoding():
     assert "3000x3000" in info.value.detail
 
 
-def test_huge_bomb_is_refused_by_pil_itself():
+def test_huge_bomb_is_refused_by_pil_itself(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored afterwards
+    configure_pil(1_000_000)
+    assert Image.MAX_IMAGE_PIXELS == 1_000_000
     with pytest.raises(ApiError) as info:
         decode_image(png_header_only(100_000, 100_000), max_pixels=10**12)
     assert info.value.status == 413 and "pixels" in info.value.detail

@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import png_bytes, sample_image
 
 from unetkit.inference.modes import build_mode
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, ProjectMeta, Rectangle
+
+from .helpers import png_bytes, sample_image
 
 IMG = sample_image(21)
 META = ProjectMeta([ObjClass("lemon", "rectangle", "#00FF00"), ObjClass("kiwi", "bitmap", "#0000FF")])
