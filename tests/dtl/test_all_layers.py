@@ -88,3 +88,23 @@ def test_layer_runs_on_every_geometry(action):
     again = run_layer(build_layer(action, example_settings()[action]), make_element(), seed=3)
     assert [(b, o.ann.to_json()) for b, o in again] == [(b, o.ann.to_json()) for b, o in outputs]
     assert all(np.array_equal(a.image.get(), b.image.get()) for (_, a), (_, b) in zip(again, outputs))
+
+
+@pytest.mark.parametrize(
+    ("action", "settings", "new_class"),
+    [
+        ("bbox", {"classes_mapping": {"bitmap": "box"}}, "box"),
+        ("poly2bitmap", {"classes_mapping": {"bitmap": "mask"}}, "mask"),
+        ("rasterize", {"classes_mapping": {"bitmap": "raster"}}, "raster"),
+        ("find_contours", {"classes_mapping": {"bitmap": "contour"}}, "contour"),
+        ("bitmap2lines", {"classes_mapping": {"bitmap": "lines"}, "min_points_cnt": 2}, "lines"),
+        ("split_masks", {"classes": ["bitmap"]}, "bitmap"),
+        ("skeletonize", {"classes": ["bitmap"], "method": "skeletonization"}, "bitmap"),
+        ("drop_noise", {"classes": ["bitmap"], "min_area": "2px", "src_type": "image"}, "bitmap"),
+    ],
+)
+def test_conversions_keep_object_tags(action, settings, new_class):
+    """Fix: the original lost object tags whenever a layer built a new figure."""
+    outputs = run_layer(build_layer(action, settings), make_element(), seed=0)
+    converted = [lb for _, out in outputs for lb in out.ann.labels if lb.class_title == new_class]
+    assert converted and all([t.name for t in lb.tags] == ["obj_tag"] for lb in converted)
