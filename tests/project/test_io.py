@@ -114,3 +114,12 @@ def test_path_image_is_linked_or_copied_not_moved(tmp_path):
         writer.add_item("ds", "x.png", src, Annotation(2, 3))
     with pytest.raises(FormatError, match="does not match"):
         writer.add_item("ds", "y.png", src, Annotation(3, 3))
+
+
+def test_written_files_have_normal_permissions(tmp_path):
+    import os
+
+    write_image(tmp_path / "a.png", np.zeros((2, 2, 3), np.uint8))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask

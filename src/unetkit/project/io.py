@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from unetkit.errors import FormatError
 from unetkit.project.annotation import Annotation
@@ -30,6 +30,9 @@ NESTED_DIR = "datasets"
 
 # ------------------------------------------------------------------------------------------------ files
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
@@ -39,6 +42,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -81,7 +85,7 @@ def read_image(path) -> np.ndarray:
     if img is None:
         try:  # formats OpenCV cannot decode (e.g. some MPO/WebP variants)
             with Image.open(path) as pil:
-                return np.asarray(pil.convert("RGB"))
+                return np.asarray(ImageOps.exif_transpose(pil).convert("RGB"))
         except Exception:
             raise FormatError("cannot decode image", file=path) from None
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
