@@ -217,3 +217,25 @@ def test_execution_is_streaming(proj):
     start = time.perf_counter()
     outputs = list(itertools.islice(ElementRunner(g, seed=0).run(projects[0], item, g.data_layers[0]), 3))
     assert len(outputs) == 3 and time.perf_counter() - start < 5
+
+
+def test_write_errors_are_isolated_per_image(proj, tmp_path):
+    """A layer that breaks the image/annotation size contract: the image is skipped, the run goes on."""
+    from unetkit.dtl.base import Layer
+    from unetkit.dtl.registry import LAYERS, register_layer
+
+    @register_layer
+    class BadSize(Layer):
+        action = "test_bad_size"
+
+        def process(self, el, ctx):
+            grow = el.item_name == "img_01.png"
+            yield 0, el.replace(ann=el.ann.clone(height=el.ann.height + grow))
+
+    try:
+        graph = [DATA, {"action": "test_bad_size", "src": ["$s"], "dst": "$b", "settings": {}}, save("$b")]
+        report = run(graph, [proj], tmp_path / "out")
+    finally:
+        LAYERS.pop("test_bad_size")
+    assert report.written == 3 and [s.item for s in report.skipped] == ["img_01.png"]
+    assert "does not match image" in report.skipped[0].reason

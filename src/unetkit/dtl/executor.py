@@ -105,7 +105,7 @@ class ElementRunner:
                     out.project,
                     out.dataset,
                     out.out_dataset,
-                    el_stem(out),
+                    out.stem,
                     out.ext,
                     out.ann,
                     image=out.image,
@@ -130,10 +130,6 @@ class ElementRunner:
             item_name=item.name,
         )
         yield from self._push(data_layer, el, 0)
-
-
-def el_stem(el: Element) -> str:
-    return el.stem
 
 
 def _format_reason(exc: BaseException) -> str:
@@ -254,11 +250,16 @@ def run_graph(
         else:
             results = (_inline(runner, projects, job) for job in jobs)
         with _progress(progress, len(jobs)) as advance:
-            for (project_idx, item, _), (outputs, error) in zip(jobs, results):
+            for (project_idx, item, _), (outputs, job_error) in zip(jobs, results):
+                error = None
                 for out in outputs:
-                    report.per_dataset[out_writer.write(out)] += 1
+                    try:
+                        report.per_dataset[out_writer.write(out)] += 1
+                    except Exception as exc:  # e.g. a layer produced an annotation of the wrong size
+                        error = _format_reason(exc)
+                        break
                     report.written += 1
-                error = error or getattr(outputs, "error", None)
+                error = error or job_error or getattr(outputs, "error", None)
                 if error is not None:
                     skipped = Skipped(projects[project_idx].name, item.dataset, item.name, error)
                     log.error("Image was skipped because some error occurred: %s", skipped)

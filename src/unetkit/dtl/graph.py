@@ -157,8 +157,6 @@ def _check_structure(layers: list[Layer]) -> tuple[dict[str, list[Layer]], list[
     succ = {
         la.index: [c for name in la.dst if name != NULL for c in consumers.get(name, [])] for la in layers
     }
-    if not layers[0].is_save:
-        pass
     # Cycle check: DFS with white/grey/black colouring from every data layer.
     colour = dict.fromkeys(succ, 0)
     for start in (la for la in layers if la.is_data):
