@@ -134,6 +134,8 @@ class BandStitcher:
         n = min(next_top, self.height) - self.base
         if n <= 0:
             return
+        if n > self.rows:  # rows below the band were never covered by a window
+            raise SlidingWindowError("Wrong sliding window moving, implementation error.")
         self._finalise(n)
         keep = self.rows - n
         if keep > 0:
