@@ -70,9 +70,9 @@ def validate_item(ann_path: Path, image_path: Path | None, meta: ProjectMeta | N
     if d is None:
         return out
     size = guard(parse_size, d, ann_path)
-    guard(parse_misc, d, ann_path) if isinstance(d, dict) else None
     if size is None:
         return out
+    guard(parse_misc, d, ann_path)
     height, width = size
     if image_path is not None:
         try:
