@@ -27,6 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--timeout-s", type=float, default=60.0, help="per-request deadline; beyond → 504")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body")
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image (width × height)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(func=run)
 
@@ -38,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     app = create_app(
         args.model,
         backend=args.backend,

@@ -63,6 +63,7 @@ class Service:
         self.ready = False
         self.served = 0
         self.rejected = 0
+        self.internal_errors = 0
 
     async def start(self) -> None:
         self.pool = ThreadPoolExecutor(
@@ -148,7 +149,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
     )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_upload_bytes)
-    _install_error_handlers(app)
+    _install_error_handlers(app, service)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -176,6 +177,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
             "batching": service.batcher.stats.to_json(),
             "inflight": service.inflight,
             "rejected": service.rejected,
+            "internal_errors": service.internal_errors,
         }
         return info
 
@@ -325,7 +327,7 @@ def _multipart_schema(
     }
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, service: Service) -> None:
     def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
@@ -366,5 +368,6 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        service.internal_errors += 1
         log.exception("internal error while serving a request")
         return error(500, "internal_error", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,98 @@
+"""Admission bound (503 + Retry-After), per-request deadline (504), server faults (500 JSON) — and recovery."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from unetkit.serving.app import create_app
+from unetkit.serving.engine import ServingEngine
+
+from .helpers import png_bytes, sample_image
+
+IMAGE = {"image": ("x.png", png_bytes(sample_image(5)), "image/png")}
+
+
+class SlowEngine:
+    """The real engine with a configurable delay per batch and an optional injected fault."""
+
+    def __init__(self, inner: ServingEngine, delay: float = 0.0):
+        self.inner = inner
+        self.delay = delay
+        self.fail = False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def forward_batch(self, items):
+        time.sleep(self.delay)
+        return self.inner.forward_batch(items)
+
+    def predict(self, *args, **kwargs):
+        if self.fail:
+            raise RuntimeError("injected fault")
+        return self.inner.predict(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_checkpoint):
+    return SlowEngine(ServingEngine.load(tiny_checkpoint, device="cpu"))
+
+
+def test_full_service_answers_503_with_retry_after(engine):
+    app = create_app(engine=engine, max_batch=1, max_wait_ms=0, max_queue=2)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        engine.delay = 0.3
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                responses = list(pool.map(lambda _: client.post("/v1/predict", files=IMAGE), range(8)))
+        finally:
+            engine.delay = 0.0
+        codes = sorted(r.status_code for r in responses)
+        assert set(codes) == {200, 503}
+        assert codes.count(200) >= 2
+        for r in responses:
+            if r.status_code == 503:
+                assert r.json()["error"] == "overloaded"
+                assert int(r.headers["retry-after"]) >= 1
+        assert client.post("/v1/predict", files=IMAGE).status_code == 200
+        assert client.get("/v1/model").json()["service"]["rejected"] == codes.count(503)
+
+
+def test_slow_request_times_out_with_504_and_service_recovers(engine):
+    app = create_app(engine=engine, max_batch=2, max_wait_ms=0, timeout_s=0.2)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        engine.delay = 0.6
+        try:
+            r = client.post("/v1/predict", files=IMAGE)
+        finally:
+            engine.delay = 0.0
+        assert r.status_code == 504 and r.json()["error"] == "timeout"
+        time.sleep(0.5)
+        assert client.post("/v1/predict", files=IMAGE).status_code == 200
+
+
+def test_server_fault_is_a_json_500_and_counted(engine):
+    app = create_app(engine=engine, max_batch=2)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        engine.fail = True
+        try:
+            r = client.post("/v1/predict", files=IMAGE)
+        finally:
+            engine.fail = False
+        assert r.status_code == 500
+        assert r.json() == {"error": "internal_error", "detail": "RuntimeError: injected fault"}
+        assert client.get("/v1/model").json()["service"]["internal_errors"] == 1
+        assert client.post("/v1/predict", files=IMAGE).status_code == 200
+
+
+def test_not_ready_before_startup(engine):
+    app = create_app(engine=engine)
+    client = TestClient(app, raise_server_exceptions=False)  # no `with`: the lifespan has not run
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json()["error"] == "not_ready"
+    r = client.post("/v1/predict", files=IMAGE)
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
