@@ -9,7 +9,8 @@ Conventions (pixel-centre coordinates, the rules `unetkit.project` rasterises wi
   centres ``[left, right-1] x [top, bottom-1]`` (rasterisation-neutral), so a crop never changes which of the
   kept pixels an object covers for bitmaps, rectangles, points and axis-aligned shapes.
 * Polygons may split into several polygons and lines into several lines; every piece keeps the label's class,
-  tags and description. A geometry that leaves the window is dropped.
+  tags and description. A geometry that leaves the window is dropped. A hole cut by the window stays a hole
+  ring touching the border (it is not merged into the exterior), so it still clears the same pixels.
 
 Functions never modify their inputs.
 """
@@ -187,23 +188,34 @@ def _inside(a: np.ndarray, x0, y0, x1, y1) -> bool:
     return bool(a[:, 0].min() >= x0 and a[:, 0].max() <= x1 and a[:, 1].min() >= y0 and a[:, 1].max() <= y1)
 
 
+def _valid(shp):
+    return shp if shp.is_valid else shp.buffer(0)
+
+
 def _crop_polygon(g: Polygon, x0, y0, x1, y1) -> list[Geometry]:
+    """Exterior and holes are clipped separately, so a hole cut open by the window stays a hole ring (it is
+    then rasterised exactly like the uncut hole) instead of becoming a notch of the exterior."""
     if _inside(g.exterior, x0, y0, x1, y1):
         return [g]
     window = shapely_box(x0 - 0.5, y0 - 0.5, x1 + 0.5, y1 + 0.5)
-    shp = ShapelyPolygon(g.exterior, [r for r in g.interiors if len(r) >= 3])
-    if not shp.is_valid:
-        shp = shp.buffer(0)
-    if not shp.intersects(window):
+    exterior = _valid(ShapelyPolygon(g.exterior))
+    if not exterior.intersects(window):
         return []
+    holes = []
+    for ring in g.interiors:
+        if len(ring) >= 3:
+            holes.extend(_shapely_parts(_valid(ShapelyPolygon(ring)).intersection(window), "Polygon"))
     out: list[Geometry] = []
-    for part in _shapely_parts(shp.intersection(window), "Polygon"):
+    for part in _shapely_parts(exterior.intersection(window), "Polygon"):
         ext = np.asarray(part.exterior.coords)[:-1]
         if len(ext) < 3:
             continue
-        holes = [np.asarray(h.coords)[:-1] for h in part.interiors]
+        inner = [
+            np.asarray(h.exterior.coords)[:-1] for h in holes if part.intersects(h.representative_point())
+        ]
+        inner += [np.asarray(h.coords)[:-1] for h in part.interiors]  # holes made by repairing the exterior
         out.append(
-            Polygon(_clamp(ext, x0, y0, x1, y1), [_clamp(h, x0, y0, x1, y1) for h in holes if len(h) >= 3])
+            Polygon(_clamp(ext, x0, y0, x1, y1), [_clamp(h, x0, y0, x1, y1) for h in inner if len(h) >= 3])
         )
     return out
 

@@ -97,7 +97,7 @@ class CropSettings(StrictSettings):
 def _validate_crop(layer: Layer) -> None:
     s = layer.settings
     if (s.random_part is None) == (s.sides is None):
-        raise layer.error('exactly one of "random_part" or "sides" is required')
+        raise layer.error('exactly one of "random_part" or "sides" is required', key="settings")
     rp = s.random_part
     if rp is not None:
         if rp.keep_aspect_ratio and rp.height != rp.width:
