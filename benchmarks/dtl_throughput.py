@@ -1,7 +1,8 @@
 """DTL throughput: images/s of the tutorial vessels graph with 1 and 2 workers beside the I/O floor.
 
-The I/O floor reads and writes the same number of images (and annotation files) as the graph writes,
-without any layer: decode a source JPEG, re-encode it, write it atomically. The ratio graph / floor says
+The I/O floor reads and writes the same number of items as the graph writes, without any layer: decode a
+source image and parse its annotation, write both into a new project (image re-encoded, annotation with its
+bitmaps re-encoded). The ratio graph / floor says
 how close the engine gets to pure I/O.
 
     .venv/bin/python benchmarks/dtl_throughput.py [--images 6] [--size 0] [--workers 1,2]
@@ -21,7 +22,7 @@ import cv2
 
 from unetkit.dtl.executor import load_inputs, run_graph
 from unetkit.dtl.graph import load_graph
-from unetkit.project import atomic_write_json, load_json, read_image, write_image
+from unetkit.project import Project, ProjectWriter, read_image
 from unetkit.project.imports import import_masks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,15 +67,16 @@ def run_vessels(project: Path, out: Path, workers: int) -> tuple[int, float, flo
 
 
 def io_floor(project: Path, out: Path, count: int) -> tuple[float, float]:
-    """(wall, CPU) seconds to read + write ``count`` images and annotations (no layer)."""
-    items = sorted((project / "ds0" / "img").iterdir())
-    out.mkdir()
+    """(wall, CPU) seconds to read + write ``count`` items without any layer: decode each source image and
+    parse its annotation, then write both into a new project (image re-encoded, annotation serialised)."""
+    source = Project.read(project)
+    items = list(source.items())
     start, cpu = time.perf_counter(), cpu_seconds()
+    writer = ProjectWriter(out, source.meta)
     for i in range(count):
-        src = items[i % len(items)]
-        ann = load_json(project / "ds0" / "ann" / f"{src.name}.json")
-        write_image(out / f"{i}{src.suffix}", read_image(src))
-        atomic_write_json(out / f"{i}{src.suffix}.json", ann)
+        item = items[i % len(items)]
+        ann = item.read_annotation(source.meta)
+        writer.add_item("ds0", f"{i}_{item.name}", read_image(item.image_path), ann)
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
