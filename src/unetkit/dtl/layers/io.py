@@ -10,6 +10,7 @@ from pydantic import Field
 
 from unetkit.dtl.base import FreeSettings, Layer, StrictSettings
 from unetkit.dtl.class_mapping import map_labels
+from unetkit.dtl.geometry_ops import normalize_annotation
 from unetkit.dtl.registry import register_layer
 from unetkit.project import color_to_rgb
 
@@ -31,16 +32,7 @@ SEPARATOR_RGB = (0, 255, 0)
 
 
 def normalize(ann):
-    """Annotation normalised to the image bounds (§4.6), via the transforms' geometry_ops."""
-    try:
-        from unetkit.dtl.geometry_ops import normalize_annotation
-    except ImportError as exc:  # geometry_ops is written by the transforms family; not there yet
-        if exc.name not in ("unetkit.dtl.geometry_ops", None):
-            raise
-        log.warning(
-            "unetkit.dtl.geometry_ops.normalize_annotation is missing: annotations are not normalised"
-        )
-        return ann
+    """Annotation normalised to the image bounds (§4.6): figures cropped / clipped, empty ones dropped."""
     return normalize_annotation(ann)
 
 
