@@ -56,6 +56,17 @@ def box_polygons(draw):
 
 
 @st.composite
+def holed_boxes(draw):
+    """An integer box with a box hole strictly inside it."""
+    x0, y0 = draw(st.integers(-3, W - 6)), draw(st.integers(-3, H - 6))
+    x1, y1 = draw(st.integers(x0 + 4, W + 2)), draw(st.integers(y0 + 4, H + 2))
+    hx0, hy0 = draw(st.integers(x0 + 1, x1 - 3)), draw(st.integers(y0 + 1, y1 - 3))
+    hx1, hy1 = draw(st.integers(hx0 + 1, x1 - 1)), draw(st.integers(hy0 + 1, y1 - 1))
+    hole = [[hx0, hy0], [hx1, hy0], [hx1, hy1], [hx0, hy1]]
+    return Polygon([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], [hole])
+
+
+@st.composite
 def polygons(draw):
     """Any simple (valid) integer polygon."""
     pts = draw(st.lists(st.tuples(st.integers(-3, W + 2), st.integers(-3, H + 2)), min_size=3, max_size=6))
@@ -85,7 +96,7 @@ def lines(draw):
 
 
 points = st.builds(Point, st.integers(-2, W + 1).map(float), st.integers(-2, H + 1).map(float))
-exact_geometries = st.one_of(bitmaps(), rectangles(), box_polygons(), axis_lines(), points)
+exact_geometries = st.one_of(bitmaps(), rectangles(), box_polygons(), holed_boxes(), axis_lines(), points)
 any_geometries = st.one_of(bitmaps(), rectangles(), polygons(), lines(), points)
 windows = st.tuples(st.integers(0, W - 1), st.integers(0, H - 1), st.integers(1, W), st.integers(1, H)).map(
     lambda t: (t[0], t[1], max(t[0] + 1, t[2]), max(t[1] + 1, t[3]))
