@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import build_tiny_checkpoint, one_torch_thread
+from .helpers import build_tiny_checkpoint, one_torch_thread, serve_process
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,3 +38,11 @@ def client(tiny_checkpoint):
     )
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def server(tiny_checkpoint):
+    """A real `unetkit serve` process on 127.0.0.1 (shared by the load and browser tests)."""
+    flags = ("--max-batch", "8", "--max-wait-ms", "5", "--max-pixels", "1000000")
+    with serve_process(tiny_checkpoint, *flags) as url:
+        yield url

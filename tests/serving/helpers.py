@@ -156,7 +156,9 @@ def serve_process(checkpoint: Path, *extra: str, startup_s: float = 90.0):
             while True:
                 if proc.poll() is not None:
                     log.seek(0)
-                    raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read().decode(errors='replace')}")
+                    raise RuntimeError(
+                        f"server exited with {proc.returncode}:\n{log.read().decode(errors='replace')}"
+                    )
                 try:
                     if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                         break

@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 
 from unetkit.errors import ConfigError
-from unetkit.serving.limits import ApiError, configure_pil, ServeSettings, decode_image, parse_json_part, retry_after_seconds
+from unetkit.serving.limits import (
+    ApiError,
+    configure_pil,
+    ServeSettings,
+    decode_image,
+    parse_json_part,
+    retry_after_seconds,
+)
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -69,7 +76,9 @@ def test_sixteen_bit_grayscale_keeps_the_high_byte_like_opencv():
 
 
 def test_pixel_limit_is_checked_from_the_header_before_decoding(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # our check alone (PIL's global is set by create_app)
+    monkeypatch.setattr(
+        Image, "MAX_IMAGE_PIXELS", None
+    )  # our check alone (PIL's global is set by create_app)
     bomb = png_header_only(3000, 3000)  # 9·10^6 pixels declared, ~100 bytes sent
     with pytest.raises(ApiError) as info:
         decode_image(bomb, max_pixels=1_000_000)

@@ -7,7 +7,6 @@ import json
 
 import httpx
 import numpy as np
-import pytest
 
 from unetkit.serving.payloads import decode_index_mask
 
@@ -17,7 +16,6 @@ from .helpers import (
     assert_same_classes,
     png_bytes,
     sample_image,
-    serve_process,
 )
 from .test_limits import png_header_only
 
@@ -28,15 +26,18 @@ BAD = [
     ("/v1/predict", {"files": {"image": ("x.png", b"not an image", "image/png")}}),
     ("/v1/predict", {"files": {"image": ("x.png", png_header_only(3000, 3000), "image/png")}}),
     ("/model/inference", {"files": {"image": ("x.png", png_bytes(sample_image(1))[:200], "image/png")}}),
-    ("/model/inference", {"files": {"image": ("x.png", png_bytes(sample_image(1)), "image/png")}, "data": {"mode": "{bad"}}),
-    ("/model/inference", {"files": {"image": ("x.png", png_bytes(sample_image(1)), "image/png")}, "data": {"mode": json.dumps({"name": "nope"})}}),
+    (
+        "/model/inference",
+        {"files": {"image": ("x.png", png_bytes(sample_image(1)), "image/png")}, "data": {"mode": "{bad"}},
+    ),
+    (
+        "/model/inference",
+        {
+            "files": {"image": ("x.png", png_bytes(sample_image(1)), "image/png")},
+            "data": {"mode": json.dumps({"name": "nope"})},
+        },
+    ),
 ]
-
-
-@pytest.fixture(scope="module")
-def server(tiny_checkpoint):
-    with serve_process(tiny_checkpoint, "--max-batch", "8", "--max-wait-ms", "5", "--max-pixels", "1000000") as url:
-        yield url
 
 
 def test_bounded_load_with_malformed_requests(server, predictor):
@@ -94,5 +95,7 @@ def test_bounded_load_with_malformed_requests(server, predictor):
 
 def test_single_request_equals_direct_call_exactly(server, predictor):
     img = sample_image(77, 45, 61)
-    r = httpx.post(f"{server}/v1/predict", files={"image": ("a.png", png_bytes(img), "image/png")}, timeout=30)
+    r = httpx.post(
+        f"{server}/v1/predict", files={"image": ("a.png", png_bytes(img), "image/png")}, timeout=30
+    )
     np.testing.assert_array_equal(decode_index_mask(r.json()["mask_png"]), predictor.predict(img).mask)

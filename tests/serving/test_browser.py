@@ -1,0 +1,117 @@
+"""The web page in a real browser: Debian's headless Chromium driven by Playwright (no browser download)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from .helpers import sample_image
+
+CHROMIUM = os.environ.get("UNETKIT_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require_browser():
+    """Playwright + Debian's chromium; missing → fail in CI (CI=true), skip elsewhere."""
+    problem = None
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        problem = f"{CHROMIUM} not found (install it with scripts/install_browser.sh)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError as exc:
+            problem = f"the playwright package is missing: {exc}"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def page():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1100, "height": 720})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def test_upload_shows_overlay_legend_timing_and_download(server, page, tmp_path):
+    image_path = tmp_path / "disc.png"
+    Image.fromarray(sample_image(42, 192, 256)).save(image_path)
+    with image_path.open("rb") as fh:
+        expected = httpx.post(f"{server}/v1/predict", files={"image": ("disc.png", fh, "image/png")}).json()
+    foreground = sum(n for title, n in expected["class_pixels"].items() if title != "bg")
+    assert foreground > 0
+
+    page.goto(f"{server}/")
+    page.wait_for_selector("#legend li")  # the class legend comes from GET /v1/model
+    assert "unet" in page.inner_text("#model-info")
+    page.set_input_files("#file-input", str(image_path))
+    page.wait_for_selector('#stage[data-state="ready"]', timeout=30_000)
+
+    # the overlay canvas really holds the predicted mask (background hidden by default)
+    shown = page.evaluate(
+        """() => {
+            const c = document.getElementById('overlay');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+            return {n, w: c.width, h: c.height};
+        }"""
+    )
+    assert (shown["w"], shown["h"]) == (256, 192)
+    assert shown["n"] == foreground
+    assert page.get_attribute("#stage", "data-overlay-pixels") == str(foreground)
+
+    legend = page.locator("#legend li")
+    assert legend.count() == 3
+    assert [legend.nth(i).get_attribute("data-title") for i in range(3)] == ["bg", "disc", "bar"]
+    assert "%" in legend.nth(1).inner_text()
+    assert "ms" in page.inner_text("#timing")
+    assert "Segmented disc.png" in page.inner_text("#status")
+
+    href = page.get_attribute("#download", "href")
+    assert href.startswith("data:image/png;base64,") and href.endswith(expected["mask_png"])
+    assert page.get_attribute("#download", "download") == "disc_mask.png"
+
+    page.eval_on_selector("#opacity", "el => { el.value = 80; el.dispatchEvent(new Event('input')); }")
+    assert page.eval_on_selector("#overlay", "el => el.style.opacity") == "0.8"
+    assert page.inner_text("#opacity-value") == "80%"
+
+    # showing the background class too fills the whole overlay
+    legend.nth(0).locator("input").check()
+    assert page.get_attribute("#stage", "data-overlay-pixels") == str(256 * 192)
+    legend.nth(0).locator("input").uncheck()
+
+    shot = Path(os.environ.get("UNETKIT_SCREENSHOT_DIR", tmp_path)) / "serving_page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_bad_file_shows_the_error(server, page, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image")
+    page.goto(f"{server}/")
+    page.set_input_files("#file-input", str(bad))
+    page.wait_for_selector('#status[data-state="error"]', timeout=30_000)
+    assert "unsupported_image" in page.inner_text("#status")
