@@ -13,8 +13,8 @@ from PIL import Image
 from unetkit.errors import ConfigError
 from unetkit.serving.limits import (
     ApiError,
-    configure_pil,
     ServeSettings,
+    configure_pil,
     decode_image,
     parse_json_part,
     retry_after_seconds,
