@@ -239,3 +239,32 @@ def test_write_errors_are_isolated_per_image(proj, tmp_path):
         LAYERS.pop("test_bad_size")
     assert report.written == 3 and [s.item for s in report.skipped] == ["img_01.png"]
     assert "does not match image" in report.skipped[0].reason
+
+
+def test_real_sample_projects_pass_through_valid(sly_samples_dir, tmp_path):
+    """Every geometry and tag type of the real samples survives data -> background -> save."""
+    from unetkit.project import validate_project
+
+    for name in ("legacy_sdk_tutorial_project", "roads_annotated_subset"):
+        graph = [
+            {**DATA, "src": [f"{name}/*"]},
+            {"action": "background", "src": ["$s"], "dst": "$b", "settings": {"class": "bg_added"}},
+            save("$b"),
+        ]
+        source = Project.read(sly_samples_dir / name)
+        report = run(graph, [sly_samples_dir / name], tmp_path / name, seed=0, workers=2)
+        assert (report.written, report.skipped) == (len(source), [])
+        assert validate_project(tmp_path / name) == []
+        out = Project.read(tmp_path / name)
+        for item in source.items():
+            src_ann = item.read_annotation(source.meta)
+            out_ann = next(i for i in out.items() if i.name == item.name).read_annotation(out.meta)
+            assert out_ann.labels[0].class_title == "bg_added"
+            assert [lb.tags for lb in out_ann.labels[1:]] == [lb.tags for lb in src_ann.labels]
+            assert out_ann.tags == src_ann.tags
+
+
+def test_progress_bar_runs(proj, tmp_path, capsys):
+    projects = load_inputs([proj])
+    g = build_graph([DATA, save("$s")], {"proj": projects[0].meta})
+    assert run_graph(g, projects, tmp_path / "out", progress=True).written == 4
