@@ -210,10 +210,18 @@ def approx_geometry(g: Geometry, epsilon: float) -> Geometry:
     raise ValueError(f"cannot approximate a {g.name!r} geometry")
 
 
+def _ring3(contour: np.ndarray) -> np.ndarray:
+    """An OpenCV contour as (N, 2) float points; 1-2 point contours (1-2 pixel parts) are padded to a degenerate
+    3-point ring so they still rasterise to their pixels."""
+    ring = contour.reshape(-1, 2).astype(np.float64)
+    return ring if len(ring) >= 3 else np.vstack([ring, ring[-1:].repeat(3 - len(ring), axis=0)])
+
+
 def mask_to_polygons(mask: np.ndarray, origin=(0, 0)) -> list[Polygon]:
     """Polygons (with holes) through the boundary pixel centres of every 8-connected part of ``mask``.
 
-    Hole rings go through the hole's own pixels, so rasterising the polygons gives back the mask."""
+    Hole rings go through the hole's own pixels, so rasterising the polygons gives back the mask (tiny parts
+    and holes become degenerate rings instead of being dropped)."""
     m = np.ascontiguousarray(mask, dtype=np.uint8)
     contours, hier = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hier is None:
@@ -224,16 +232,14 @@ def mask_to_polygons(mask: np.ndarray, origin=(0, 0)) -> list[Polygon]:
     for i, (_nxt, _prev, child, parent) in enumerate(hier):
         if parent >= 0:
             continue
-        ext = contours[i].reshape(-1, 2).astype(np.float64)
-        if len(ext) < 3:
-            continue
+        ext = _ring3(contours[i])
         holes = []
         while child >= 0:
             filled = np.zeros_like(m)
             cv2.drawContours(filled, contours, child, 1, thickness=cv2.FILLED)
             hole_px = (filled.astype(bool) & ~m.astype(bool)).astype(np.uint8)
             rings, _ = cv2.findContours(hole_px, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            holes.extend(r.reshape(-1, 2).astype(np.float64) + shift for r in rings if len(r) >= 3)
+            holes.extend(_ring3(r) + shift for r in rings)
             child = hier[child][0]
         out.append(Polygon(ext + shift, holes))
     return out
