@@ -86,7 +86,9 @@ def test_filtering_and_renaming(project, samples, rand):
 
 
 def test_renamed_class_that_exists_is_an_error(project, rand):
-    with pytest.raises(ConfigError, match="saved as 'vessel', but a class with that title already exists") as e:
+    with pytest.raises(
+        ConfigError, match="saved as 'vessel', but a class with that title already exists"
+    ) as e:
         build_mode({"name": "roi"}, project.meta, rand)  # roi default suffix is "" → vessel collides
     assert e.value.json_path == "$.mode.model_classes.add_suffix"
     with pytest.raises(ConfigError) as e:
