@@ -63,6 +63,19 @@ class RunReport:
 
 
 @dataclass
+class SerializedAnnotation:
+    """An annotation already converted to JSON in a worker (bitmap encoding is the costly part), written
+    as is by the parent; it offers what ProjectWriter.add_item uses: height, width, to_json()."""
+
+    height: int
+    width: int
+    json: dict
+
+    def to_json(self) -> dict:
+        return self.json
+
+
+@dataclass
 class Output:
     """One element reaching the save layer, ready to be written."""
 
@@ -154,6 +167,7 @@ def _worker_job(job: tuple[int, int]) -> tuple[list[Output], str | None]:
             else:
                 out.image_file = out.image.path
             out.image = None
+            out.ann = SerializedAnnotation(out.ann.height, out.ann.width, out.ann.to_json())
             for folder, arr in list(out.extras.items()):
                 path = tmp / f"{uuid.uuid4().hex}.png"
                 write_image(path, arr)
