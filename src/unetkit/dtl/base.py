@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -28,13 +27,25 @@ class FreeSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-@dataclass
 class LayerContext:
-    """What `process()` may use besides the element. Use ONLY ``rng`` for randomness."""
+    """What `process()` may use besides the element. Use ONLY ``rng`` for randomness.
 
-    rng: np.random.Generator
-    in_meta: ProjectMeta
-    out_meta: ProjectMeta
+    ``rng`` may be given directly or built on first use by ``rng_factory`` (most layers never draw)."""
+
+    def __init__(
+        self, rng: np.random.Generator | None = None, in_meta=None, out_meta=None, *, rng_factory=None
+    ):
+        if rng is None and rng_factory is None:
+            raise ValueError("LayerContext needs rng or rng_factory")
+        self._rng, self._factory = rng, rng_factory
+        self.in_meta: ProjectMeta | None = in_meta
+        self.out_meta: ProjectMeta | None = out_meta
+
+    @property
+    def rng(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = self._factory()
+        return self._rng
 
 
 class Layer:

@@ -108,9 +108,9 @@ class ElementRunner:
 
     def _push(self, layer, el: Element, slot: int) -> Iterator[Output]:
         ctx = LayerContext(
-            rng=derive_rng(self.seed, el.identity, layer.index, slot),
             in_meta=layer.in_meta,
             out_meta=layer.out_meta,
+            rng_factory=lambda: derive_rng(self.seed, el.identity, layer.index, slot),
         )
         for ordinal, (branch, out) in enumerate(layer.process(el, ctx)):
             if layer.is_save:
