@@ -101,3 +101,18 @@ def test_openapi_docs_and_page(client):
     assert 'id="file-input"' in page.text and "static/app.js" in page.text
     for asset in ("app.js", "style.css"):
         assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_onnxruntime_backend_agrees_with_torch(tiny_checkpoint, predictor):
+    from fastapi.testclient import TestClient
+
+    from unetkit.serving.app import create_app
+
+    from .helpers import assert_same_classes
+
+    app = create_app(tiny_checkpoint, device="cpu", backend="onnxruntime")
+    with TestClient(app) as c:
+        assert c.get("/v1/model").json()["backend"] == "onnxruntime"
+        img = sample_image(11)
+        body = c.post("/v1/predict", files=upload(img)).json()
+    assert_same_classes(decode_index_mask(body["mask_png"]), predictor.predict_proba(img), tie=1e-3)
