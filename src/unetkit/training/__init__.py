@@ -115,7 +115,9 @@ def train(
     ):
         cfg = _adopt_checkpoint_model(cfg, init_path)
     job = Job(Path(project_dir), cfg, run.path, init_path, resume, seed, progress)
-    prepare(job)  # user errors (project, tags, classes, sizes) surface here, before any process starts
+    prepared = prepare(
+        job
+    )  # user errors (project, tags, classes, sizes) surface here, before any process starts
     if not resume or run.load_state() is None:
         if not resume:
             run.prepare_new(cfg.settings())
@@ -134,7 +136,7 @@ def train(
                 raise UnetkitError(message, file=file, json_path=json_path) from None
             raise UnetkitError(f"a training process failed: {exc}") from exc
     else:
-        run_process(0, job, plan, None)
+        run_process(0, job, plan, None, prepared=prepared if plan.world == 1 else None)
     return TrainResult(
         run.path, run.read_pointer("last"), run.read_pointer("best"), read_metrics(run.path / "metrics.jsonl")
     )

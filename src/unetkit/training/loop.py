@@ -120,7 +120,7 @@ def _setup_determinism(cfg: TrainConfig, seed: int, rank: int, device: torch.dev
 
 
 class Trainer:
-    def __init__(self, job: Job, plan: ddp.DevicePlan, local_rank: int):
+    def __init__(self, job: Job, plan: ddp.DevicePlan, local_rank: int, prepared: Prepared | None = None):
         self.job, self.cfg, self.plan = job, job.cfg, plan
         self.rank, self.world = ddp.rank(), ddp.world_size()
         self.device = plan.device(local_rank)
@@ -133,7 +133,7 @@ class Trainer:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world))
         _setup_determinism(cfg, job.seed, self.rank, self.device)
 
-        prep = prepare(job)
+        prep = prepared or prepare(job)
         self.project, self.indexing = prep.project, prep.indexing
         self.num_classes = self.indexing.num_classes
         self.neutral = self.indexing.neutral_index
@@ -285,9 +285,9 @@ class Trainer:
         vec = ddp.all_reduce_sum(vec)
         finite = bool(vec[0].item() == self.world)
         if finite:
-            if self.scaler is not None:
-                self.scaler.unscale_(self.optimizer) if self.cfg.unetkit.grad_clip else None
             if self.cfg.unetkit.grad_clip:
+                if self.scaler is not None:
+                    self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.unetkit.grad_clip)
             if self.scaler is not None:
                 self.scaler.step(self.optimizer)
@@ -435,7 +435,8 @@ class Trainer:
                 if self.log:
                     if self.global_iter % cfg.unetkit.log_every == 0 or it + 1 == ipe:
                         self.log.write({"type": "train", "epoch": epoch_flt, "iteration": self.global_iter,
-                                        "lr": self.optimizer.param_groups[0]["lr"], "metrics": values})  # fmt: skip
+                                        "lr": self.optimizer.param_groups[0]["lr"], "metrics": values,
+                                        "time": round(self.elapsed_before + time.perf_counter() - t_start, 4)})  # fmt: skip
                     self.log.advance(epoch_flt, n * self.world, values["loss"])
                 validated_last = False
                 if self.planner.need_validation(epoch_flt):
@@ -473,12 +474,20 @@ class Trainer:
         )
 
 
-def run_process(local_rank: int, job: Job, plan: ddp.DevicePlan, port: int | None, errors=None) -> None:
+def run_process(
+    local_rank: int,
+    job: Job,
+    plan: ddp.DevicePlan,
+    port: int | None,
+    errors=None,
+    prepared: Prepared | None = None,
+) -> None:
     """Entry point of one training process (spawned or torchrun); re-raises user errors in the parent."""
     try:
         if plan.world > 1:
             ddp.init_process_group(plan, local_rank, port)
-        Trainer(job, plan, local_rank if not plan.torchrun else int(os.environ["LOCAL_RANK"])).fit()
+        local = int(os.environ["LOCAL_RANK"]) if plan.torchrun else local_rank
+        Trainer(job, plan, local, prepared).fit()
         ddp.barrier()
     except UnetkitError as exc:
         if errors is not None:
