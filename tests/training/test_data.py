@@ -6,7 +6,6 @@ from conftest import make_project, tiny_config
 from unetkit.models.preprocess import normalize, resize_image, resize_labels
 from unetkit.project import (
     Annotation,
-    Bitmap,
     Label,
     ObjClass,
     Project,

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from conftest import make_project, read_jsonl, tiny_config
-from unetkit.models.checkpoint import load_checkpoint, load_state_file
 from unetkit.models import create_model
+from unetkit.models.checkpoint import load_checkpoint, load_state_file
 from unetkit.training import loop, train
 from unetkit.training.classes import continue_training_indexing, create_segmentation_classes
 from unetkit.training.init_weights import continue_training
