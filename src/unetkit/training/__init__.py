@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,12 +119,13 @@ def train(
     prepared = prepare(
         job
     )  # user errors (project, tags, classes, sizes) surface here, before any process starts
-    if not resume or run.load_state() is None:
+    plan = ddp.plan_devices(cfg)
+    writer = not plan.torchrun or int(os.environ.get("RANK", "0")) == 0  # only global rank 0 writes
+    if writer and (not resume or run.load_state() is None):
         if not resume:
             run.prepare_new(cfg.settings())
         else:
             run.checkpoints.mkdir(parents=True, exist_ok=True)
-    plan = ddp.plan_devices(cfg)
     if plan.world > 1 and not plan.torchrun:
         ctx = mp.get_context("spawn")
         errors = ctx.SimpleQueue()
