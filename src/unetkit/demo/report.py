@@ -60,7 +60,7 @@ def write_report(
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
         "th{background:#f3f3f3}.row{display:flex;gap:8px;flex-wrap:wrap;margin-bottom:12px}"
         "figure{margin:0}figcaption{font-size:13px;color:#444}img{max-width:100%}"
-        ".charts img{max-width:460px}</style></head><body>",
+        ".charts img{width:100%;max-width:1200px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1><ul>",
     ]
     parts += [f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in summary]
