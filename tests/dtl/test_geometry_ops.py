@@ -321,3 +321,27 @@ def test_normalize_annotation_rules():
     assert geoms[3] == Point(22.0, 16.0)
     assert geoms[4] == ann.labels[-1].geometry  # polygons are not clipped
     assert [lb.class_title for lb in out.labels] == ["c0", "c2", "c3", "c4", "c6"]
+
+
+# ------------------------------------------------------------------------------------------ real data
+@pytest.mark.parametrize(
+    "name", ["lemons_annotated", "legacy_sdk_tutorial_project", "roads_annotated_subset"]
+)
+def test_real_annotations_stay_aligned_under_flip_crop_and_rotation(sly_samples_dir, name):
+    """Bitmaps and rectangles are exact; real polygons differ only in a few edge pixels (slanted edges)."""
+    from unetkit.project import Project
+
+    project = Project.read(sly_samples_dir / name)
+    index = {c.title: i + 1 for i, c in enumerate(project.meta.classes)}
+    for item in list(project.items())[:2]:
+        ann = ops.normalize_annotation(item.read_annotation(project.meta))
+        vector = any(lb.geometry.name in ("polygon", "line") for lb in ann.labels)
+        tolerance = 5e-4 if vector else 0.0
+        full = rasterize(ann, index)
+        win = (ann.width // 5, ann.height // 4, ann.width * 3 // 4, ann.height * 4 // 5)
+        flipped = rasterize(ops.flip_annotation(ann, "vertical"), index)
+        cropped = rasterize(ops.crop_annotation(ann, *win), index)
+        rotated = rasterize(ops.rotate_annotation(ann, 90, "keep")[0], index)
+        assert (flipped != full[:, ::-1]).mean() <= tolerance
+        assert (cropped != full[win[1] : win[3], win[0] : win[2]]).mean() <= tolerance
+        assert (rotated != np.rot90(full)).mean() <= tolerance
