@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,28 @@ def _single_torch_thread():
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("serving") / "checkpoint")
+    """Built once per test run; pytest-xdist workers share it (the first one builds, the others wait)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run only
+    path = root / "serving-tiny-checkpoint"
+    lock = root / "serving-tiny-checkpoint.lock"
+    deadline = time.monotonic() + 300
+    while not (path / "model.pt").exists():
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited too long for {path}") from None
+            time.sleep(0.2)
+            continue
+        try:
+            if not (path / "model.pt").exists():
+                build_tiny_checkpoint(path)  # written under a temporary name, then renamed
+        finally:
+            os.close(fd)
+            lock.unlink()
+    return path
 
 
 @pytest.fixture(scope="session")

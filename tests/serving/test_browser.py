@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -115,3 +116,26 @@ def test_bad_file_shows_the_error(server, page, tmp_path):
     page.set_input_files("#file-input", str(bad))
     page.wait_for_selector('#status[data-state="error"]', timeout=30_000)
     assert "unsupported_image" in page.inner_text("#status")
+
+
+def test_dropping_an_image_segments_it(server, page):
+    page.goto(f"{server}/")
+    page.wait_for_selector("#legend li")
+    png = Image.fromarray(sample_image(43, 96, 128))
+    buf = io.BytesIO()
+    png.save(buf, format="PNG")
+    page.evaluate(
+        """(bytes) => {
+            const file = new File([new Uint8Array(bytes)], 'dropped.png', {type: 'image/png'});
+            const dt = new DataTransfer();
+            dt.items.add(file);
+            const zone = document.getElementById('drop-zone');
+            zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+            zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""",
+        list(buf.getvalue()),
+    )
+    page.wait_for_selector('#stage[data-state="ready"]', timeout=30_000)
+    assert "Segmented dropped.png" in page.inner_text("#status")
+    assert page.get_attribute("#download", "download") == "dropped_mask.png"
+    assert int(page.get_attribute("#stage", "data-overlay-pixels")) > 0

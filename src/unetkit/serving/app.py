@@ -61,7 +61,7 @@ class Service:
         self.pool: ThreadPoolExecutor | None = None
         self.inflight = 0
         self.ready = False
-        self.served = 0
+        self.handled = 0
         self.rejected = 0
         self.internal_errors = 0
 
@@ -118,7 +118,7 @@ class Service:
                 ) from None
         finally:
             self.inflight -= 1
-            self.served += 1
+            self.handled += 1
 
 
 def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **settings: Any) -> FastAPI:
@@ -176,6 +176,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
             "settings": config.to_json(),
             "batching": service.batcher.stats.to_json(),
             "inflight": service.inflight,
+            "handled": service.handled,
             "rejected": service.rejected,
             "internal_errors": service.internal_errors,
         }

@@ -99,7 +99,9 @@ def decode_image(data: bytes, *, max_pixels: int, part: str = "image") -> np.nda
     except ApiError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ApiError(413, "image_too_large", f"part {part!r} is too large (limit {max_pixels} pixels): {exc}") from exc
+        raise ApiError(
+            413, "image_too_large", f"part {part!r} is too large (limit {max_pixels} pixels): {exc}"
+        ) from exc
     except UnidentifiedImageError as exc:
         raise ApiError(
             415,
