@@ -143,9 +143,11 @@ class Predictor:
         )
 
     @classmethod
-    def from_onnx(cls, path, device: str | None = "cpu", tta: bool = False) -> Predictor:
+    def from_onnx(
+        cls, path, device: str | None = "cpu", tta: bool = False, threads: int | None = None
+    ) -> Predictor:
         """Load an exported ONNX file; class map, normalisation and input size come from its metadata."""
-        engine = OnnxBackend(path, resolve_device(device))
+        engine = OnnxBackend(path, resolve_device(device), threads=threads)
         raw = engine.metadata.get(ONNX_METADATA_KEY)
         if raw is None:
             raise FormatError(
