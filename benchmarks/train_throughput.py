@@ -98,6 +98,7 @@ def main() -> None:
         steady = steady_images / steady_time
         cold = n_train / first_epoch
         steps = max(5, min(50, (args.epochs - 1) * ipe))
+        # the ceiling is measured right after the run (same warm process); a shared machine makes both noisy
         ceil = ceiling(args.model, options, args.size, args.batch, steps, device, args.amp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
