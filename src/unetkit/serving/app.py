@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,15 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, File, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import UploadFile as StarletteUploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from unetkit import __version__
 from unetkit.errors import UnetkitError
-from unetkit.serving.batching import BatcherClosedError, MicroBatcher, QueueFullError
+from unetkit.serving.batching import MicroBatcher
+from unetkit.serving.errors import install_error_handlers, unetkit_to_api
+from unetkit.serving.forms import JSON_PARTS, multipart_schema, read_form
 from unetkit.serving.limits import (
     ApiError,
     ServeSettings,
@@ -36,12 +34,10 @@ from unetkit.serving.limits import (
     parse_json_part,
     retry_after_seconds,
 )
-from unetkit.serving.middleware import BodyLimitMiddleware, BodyTooLargeError
+from unetkit.serving.middleware import BodyLimitMiddleware
 from unetkit.serving.payloads import class_pixel_counts, encode_index_mask, encode_probabilities
 
-log = logging.getLogger("unetkit.serving")
 STATIC_DIR = Path(str(resources.files("unetkit.serving") / "static"))
-JSON_PARTS = ("annotation", "meta", "mode")
 
 
 class Service:
@@ -64,6 +60,9 @@ class Service:
         self.handled = 0
         self.rejected = 0
         self.internal_errors = 0
+
+    def count_internal_error(self) -> None:
+        self.internal_errors += 1
 
     async def start(self) -> None:
         self.pool = ThreadPoolExecutor(
@@ -149,7 +148,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
     )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_upload_bytes)
-    _install_error_handlers(app, service)
+    install_error_handlers(app, service.count_internal_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -219,13 +218,13 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
         "/model/inference",
         tags=["original protocol"],
         openapi_extra={
-            "requestBody": _multipart_schema(required=["image"], file_parts=["image", *JSON_PARTS])
+            "requestBody": multipart_schema(required=["image"], file_parts=["image", *JSON_PARTS])
         },
     )
     async def original_inference(request: Request) -> JSONResponse:
         """Original `rest_inference.py`: multipart `image` (+ optional JSON `annotation`, `meta`, `mode`)
         → the annotation JSON. Default mode: `full_image` with suffix `_model`."""
-        parts, files = await _read_form(request, config.max_upload_bytes)
+        parts, files = await read_form(request, config.max_upload_bytes)
         image = parts.get("image")
         if image is None:
             raise ApiError(400, "missing_image", "the multipart part 'image' is required")
@@ -243,12 +242,12 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
         "/model/get_out_meta",
         tags=["original protocol"],
         openapi_extra={
-            "requestBody": _multipart_schema(required=[], file_parts=[], field_parts=["meta", "mode"])
+            "requestBody": multipart_schema(required=[], file_parts=[], field_parts=["meta", "mode"])
         },
     )
     async def original_out_meta(request: Request) -> JSONResponse:
         """Original `get_out_meta`: form fields `meta`, `mode` (JSON, optional) → the output project meta."""
-        parts, _files = await _read_form(request, config.max_upload_bytes)
+        parts, _files = await read_form(request, config.max_upload_bytes)
         meta = parse_json_part(parts.get("meta"), "meta")
         mode = parse_json_part(parts.get("mode"), "mode")
         return JSONResponse(_call_engine(lambda: engine.out_meta(meta, mode)))
@@ -260,115 +259,4 @@ def _call_engine(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except UnetkitError as exc:
-        raise _unetkit_to_api(exc) from exc
-
-
-def _unetkit_to_api(exc: UnetkitError) -> ApiError:
-    code = {"ConfigError": "invalid_mode", "GraphError": "invalid_mode", "FormatError": "invalid_format"}
-    return ApiError(400, code.get(type(exc).__name__, "invalid_input"), str(exc))
-
-
-async def _read_form(request: Request, max_bytes: int) -> tuple[dict[str, bytes | str], set[str]]:
-    """Multipart or urlencoded form → ({name: bytes | str}, names sent as files); JSON parts may be either."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type and not await request.body():
-        return {}, set()  # no parts at all (e.g. get_out_meta with the defaults)
-    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"expected a multipart/form-data body, got {content_type or 'none'!r}",
-        )
-    try:
-        form = await request.form(max_files=8, max_fields=16, max_part_size=max_bytes)
-    except StarletteHTTPException as exc:
-        raise ApiError(400, "malformed_form", f"the form body could not be parsed: {exc.detail}") from exc
-    except (ApiError, BodyTooLargeError):
-        raise
-    except Exception as exc:  # python-multipart parse errors
-        raise ApiError(400, "malformed_form", f"the form body could not be parsed: {exc}") from exc
-    parts: dict[str, bytes | str] = {}
-    files: set[str] = set()
-    try:
-        for name, value in form.multi_items():
-            if name in parts:
-                raise ApiError(400, "duplicate_part", f"the part {name!r} is given more than once")
-            if isinstance(value, StarletteUploadFile):
-                parts[name] = await value.read()
-                files.add(name)
-            else:
-                parts[name] = value
-    finally:
-        await form.close()
-    unknown = sorted(k for k in parts if k not in ("image", *JSON_PARTS))
-    if unknown:
-        raise ApiError(
-            400, "unknown_part", f"unknown form parts {unknown}; expected image, {', '.join(JSON_PARTS)}"
-        )
-    return parts, files
-
-
-def _multipart_schema(
-    required: list[str], file_parts: list[str], field_parts: list[str] | None = None
-) -> dict:
-    props: dict = {}
-    for name in file_parts:
-        props[name] = {
-            "type": "string",
-            "format": "binary",
-            "description": f"`{name}` (a file; JSON parts may also be form fields)",
-        }
-    for name in field_parts or []:
-        props[name] = {"type": "string", "description": f"`{name}` as a JSON string"}
-    return {
-        "required": bool(required),
-        "content": {
-            "multipart/form-data": {"schema": {"type": "object", "properties": props, "required": required}}
-        },
-    }
-
-
-def _install_error_handlers(app: FastAPI, service: Service) -> None:
-    def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
-        return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.status, exc.error, exc.detail, exc.headers)
-
-    @app.exception_handler(UnetkitError)
-    async def _unetkit_error(_req: Request, exc: UnetkitError) -> JSONResponse:
-        api = _unetkit_to_api(exc)
-        return error(api.status, api.error, api.detail)
-
-    @app.exception_handler(QueueFullError)
-    async def _queue_full(_req: Request, exc: QueueFullError) -> JSONResponse:
-        return error(503, "overloaded", str(exc), {"Retry-After": str(exc.retry_after)})
-
-    @app.exception_handler(BatcherClosedError)
-    async def _closed(_req: Request, exc: BatcherClosedError) -> JSONResponse:
-        return error(503, "not_ready", str(exc), {"Retry-After": "1"})
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()))
-            problems.append(f"{where}: {err.get('msg', 'invalid')}")
-        return error(422, "invalid_request", "; ".join(problems) or "invalid request")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 400: "bad_request"}
-        return error(
-            exc.status_code,
-            codes.get(exc.status_code, f"http_{exc.status_code}"),
-            str(exc.detail),
-            exc.headers,
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
-        service.internal_errors += 1
-        log.exception("internal error while serving a request")
-        return error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        raise unetkit_to_api(exc) from exc
