@@ -25,6 +25,7 @@ def test_metadata_and_dynamic_axes(exported):
     assert meta["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert meta["normalization"]["std"] == pytest.approx([0.229, 0.224, 0.225])
     assert meta["resize"] == "bicubic" and meta["model"] == "unet" and meta["stride"] == 4
+    assert meta["dynamic_spatial"] is True
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 3, "height", "width"]
 
@@ -66,3 +67,21 @@ def test_from_onnx_requires_metadata(tmp_path):
     torch.onnx.export(torch.nn.Conv2d(3, 2, 1), (torch.zeros(1, 3, 4, 4),), str(path), dynamo=False)
     with pytest.raises(FormatError, match="metadata"):
         Predictor.from_onnx(path)
+
+
+def test_size_dependent_model_gets_fixed_spatial_axes(tmp_path, chase_images):
+    from .helpers import make_checkpoint
+
+    # valid-padding U-Net computes its overlap-tile padding from the input size in Python: a traced graph only
+    # fits the input size, so height/width are exported fixed
+    ckpt = make_checkpoint(tmp_path / "valid", options={"base_channels": 4, "depth": 2, "padding": "valid"})
+    path = export_onnx(ckpt, tmp_path / "valid.onnx")
+    meta = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}["unetkit"])
+    assert meta["dynamic_spatial"] is False
+    dims = [
+        d.dim_param or d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    ]
+    assert dims == ["batch", 3, 64, 64]
+    assert check_parity(ckpt, path) < 1e-4
+    a = Predictor.from_checkpoint(ckpt).predict(chase_images[0]).mask
+    np.testing.assert_array_equal(Predictor.from_onnx(path).predict(chase_images[0]).mask, a)

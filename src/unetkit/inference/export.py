@@ -1,7 +1,8 @@
 """`unetkit export onnx`: a checkpoint → ONNX with dynamic batch/height/width and unetkit metadata.
 
 The metadata property ``unetkit`` (JSON) holds what inference needs besides the weights: ``class_title_to_idx``,
-``out_classes``, ``input_size``, ``normalization`` (mean/std), ``resize``, ``model``, ``in_channels``, ``stride``;
+``out_classes``, ``input_size``, ``normalization`` (mean/std), ``resize``, ``model``, ``in_channels``, ``stride``,
+``dynamic_spatial``;
 :meth:`unetkit.inference.Predictor.from_onnx` reads it back.
 """
 
@@ -56,8 +57,48 @@ def onnx_metadata(info) -> dict:
     }
 
 
+def _export(model, dummy, opset: int, spatial: bool) -> bytes:
+    axes = {0: "batch", 2: "height", 3: "width"} if spatial else {0: "batch"}
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (dummy,),
+            buf,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    return buf.getvalue()
+
+
+def _spatially_dynamic(data: bytes, model, shape: tuple) -> bool:
+    """True when the exported graph gives the PyTorch output shape at another input size too (models that
+    compute padding from the input size in Python, e.g. valid-padding U-Net, bake it into the trace)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    x = torch.zeros(shape)
+    with torch.inference_mode():
+        expected = tuple(model(x).shape)
+    try:
+        sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        got = sess.run(None, {INPUT_NAME: np.zeros(shape, np.float32)})[0].shape
+    except Exception:  # noqa: BLE001 - the graph cannot run at that size
+        return False
+    return tuple(got) == expected
+
+
 def export_onnx(checkpoint_dir, out_path, *, opset: int = DEFAULT_OPSET) -> Path:
-    """Export a checkpoint folder to ``out_path`` (written atomically); returns the path."""
+    """Export a checkpoint folder to ``out_path`` (written atomically); returns the path.
+
+    Batch, height and width are dynamic; a model whose traced graph only works at the input size gets a
+    fixed height/width (metadata ``dynamic_spatial: false``) — unetkit always feeds the input size anyway.
+    """
     import onnx
 
     from unetkit.models.checkpoint import load_checkpoint
@@ -67,28 +108,19 @@ def export_onnx(checkpoint_dir, out_path, *, opset: int = DEFAULT_OPSET) -> Path
     info = loaded.info
     model = _FirstOutput(loaded.model).eval()
     w, h = info.input_size
-    dummy = torch.zeros(1, info.in_channels, h, w)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    buf = io.BytesIO()
+    meta = onnx_metadata(info)
+    step = meta["stride"] or 16
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (dummy,),
-                buf,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+        data = _export(model, torch.zeros(1, info.in_channels, h, w), opset, spatial=True)
+        spatial = _spatially_dynamic(data, model, (2, info.in_channels, h + step, w + step))
+        if not spatial:
+            data = _export(model, torch.zeros(1, info.in_channels, h, w), opset, spatial=False)
     except Exception as exc:  # noqa: BLE001 - report exporter failures as user-facing errors
         raise UnetkitError(f"ONNX export of {info.model_name!r} failed: {exc}", file=checkpoint_dir) from None
-    proto = onnx.load_from_string(buf.getvalue())
+    meta["dynamic_spatial"] = spatial
+    proto = onnx.load_from_string(data)
     entry = proto.metadata_props.add()
-    entry.key, entry.value = "unetkit", json.dumps(onnx_metadata(info))
+    entry.key, entry.value = "unetkit", json.dumps(meta)
     proto.producer_name = "unetkit"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
@@ -104,7 +136,8 @@ def export_onnx(checkpoint_dir, out_path, *, opset: int = DEFAULT_OPSET) -> Path
 
 def check_parity(checkpoint_dir, onnx_path, *, tolerance: float = 1e-3, seed: int = 0) -> float:
     """Max |logit difference| between PyTorch and ONNX Runtime on random inputs of two batch sizes and two
-    image sizes (input size, and input size + one stride step, which exercises the dynamic axes).
+    image sizes (input size, and input size + one stride step, which exercises the dynamic axes; only the input
+    size for a model exported with fixed height/width).
     Raises UnetkitError beyond ``tolerance``."""
     import numpy as np
 
@@ -115,10 +148,12 @@ def check_parity(checkpoint_dir, onnx_path, *, tolerance: float = 1e-3, seed: in
     info = loaded.info
     torch_backend, ort_backend = TorchBackend(loaded.model), OnnxBackend(onnx_path)
     stride = onnx_metadata(info).get("stride") or 16
+    spatial = json.loads(ort_backend.metadata.get("unetkit", "{}")).get("dynamic_spatial", True)
     w, h = info.input_size
     rng = np.random.default_rng(seed)
     worst = 0.0
-    for n, (hh, ww) in ((1, (h, w)), (2, (h + stride, w + stride))):
+    sizes = ((1, (h, w)), (2, (h + stride, w + stride))) if spatial else ((1, (h, w)), (2, (h, w)))
+    for n, (hh, ww) in sizes:
         x = rng.standard_normal((n, info.in_channels, hh, ww)).astype(np.float32)
         worst = max(worst, float(np.abs(torch_backend.logits(x) - ort_backend.logits(x)).max()))
     if not worst <= tolerance:
