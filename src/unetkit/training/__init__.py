@@ -84,8 +84,9 @@ def train(
 
     from unetkit.training import ddp
     from unetkit.training.charts import read_metrics
-    from unetkit.training.loop import Job, prepare, run_process
+    from unetkit.training.loop import run_process
     from unetkit.training.run_dir import RunDir
+    from unetkit.training.setup import Job, prepare
 
     if out_dir is None:
         raise ConfigError("an output folder (--out) is required")

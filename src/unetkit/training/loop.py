@@ -7,27 +7,19 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from unetkit.errors import ConfigError, UnetkitError
-from unetkit.metrics import ConfusionMatrix
-from unetkit.models import create_model, model_stride
+from unetkit.models import create_model
 from unetkit.models.checkpoint import load_state_dict_flexible, load_state_file, save_checkpoint
-from unetkit.project import Project
 from unetkit.training import ddp, init_weights
-from unetkit.training.classes import ClassIndexing, continue_training_indexing, create_segmentation_classes
-from unetkit.training.config import TrainConfig, check_model_stride
 from unetkit.training.data import (
     CorruptionTracker,
     SegmentationDataset,
     ShardSampler,
     make_loader,
-    split_by_tags,
     tile_refs,
 )
 from unetkit.training.eval_planner import EvalPlanner
@@ -35,88 +27,14 @@ from unetkit.training.losses import batch_metrics, build_criterion
 from unetkit.training.lr_policy import LRPolicyWithPatience, schedule_factor
 from unetkit.training.run_dir import STATE_VERSION, RunDir
 from unetkit.training.run_log import RunLog
+from unetkit.training.setup import Job, Prepared, class_weights, creation_options, prepare, setup_determinism
+from unetkit.training.validation import run_validation
 
 log = logging.getLogger("unetkit.training")
 
 
 class TrainingDiverged(UnetkitError):
     """The loss stayed non-finite for ``max_nonfinite_steps`` steps in a row."""
-
-
-@dataclass
-class Job:
-    """Everything a training process needs (picklable, sent to spawned processes)."""
-
-    project_dir: Path
-    cfg: TrainConfig
-    run_dir: Path
-    init: Path | None
-    resume: bool
-    seed: int
-    progress: bool
-
-
-@dataclass
-class Prepared:
-    project: Project
-    splits: dict
-    indexing: ClassIndexing
-
-
-def prepare(job: Job) -> Prepared:
-    """Read the project, split it by tags and build the class indexing (errors surface before any spawn)."""
-    cfg = job.cfg
-    project = Project.read(job.project_dir)
-    splits = split_by_tags(project, cfg)
-    sc = cfg.special_classes
-    indexing = create_segmentation_classes(project.meta.classes, sc.background, sc.neutral, file=project.path)
-    if job.resume:
-        saved = RunDir(job.run_dir).load_state()
-        if saved is not None:
-            mapping = {str(k): int(v) for k, v in saved["class_title_to_idx"].items()}
-            if set(mapping) != set(indexing.class_title_to_idx):
-                raise ConfigError(
-                    "cannot resume: the project's classes differ from the run's", file=project.path
-                )
-            indexing = ClassIndexing(indexing.out_classes, mapping, max(mapping.values()) + 1)
-    elif cfg.weights_init_type == "continue_training":
-        found, mapping = init_weights.checkpoint_class_map(job.init)
-        indexing = continue_training_indexing(indexing, mapping, sc.background, config_found=found)
-    check_model_stride(cfg, model_stride(cfg.unetkit.model, **_creation_options(cfg)))
-    return Prepared(project, splits, indexing)
-
-
-def _creation_options(cfg: TrainConfig) -> dict:
-    return dict(cfg.unetkit.model_options)
-
-
-def _class_weights(cfg: TrainConfig, indexing: ClassIndexing) -> torch.Tensor | None:
-    cw = cfg.unetkit.loss.class_weights
-    if cw is None:
-        return None
-    n = indexing.num_classes
-    if isinstance(cw, list):
-        if len(cw) != n:
-            raise ConfigError(f"expected {n} class weights (one per output class index), got {len(cw)}",
-                              json_path="$.unetkit.loss.class_weights")  # fmt: skip
-        return torch.tensor(cw, dtype=torch.float32)
-    weights = torch.ones(n)
-    for title, w in cw.items():
-        if title not in indexing.class_title_to_idx:
-            raise ConfigError(f"unknown class {title!r}", json_path=f"$.unetkit.loss.class_weights.{title}")
-        weights[indexing.class_title_to_idx[title]] = w
-    return weights
-
-
-def _setup_determinism(cfg: TrainConfig, seed: int, rank: int, device: torch.device) -> None:
-    torch.manual_seed(seed + rank)
-    if cfg.unetkit.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
 
 
 class Trainer:
@@ -131,7 +49,7 @@ class Trainer:
             torch.cuda.set_device(self.device)
         elif self.world > 1:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world))
-        _setup_determinism(cfg, job.seed, self.rank, self.device)
+        setup_determinism(cfg, job.seed, self.rank, self.device)
 
         prep = prepared or prepare(job)
         self.project, self.indexing = prep.project, prep.indexing
@@ -162,7 +80,7 @@ class Trainer:
         self.val_errors = CorruptionTracker("val", cfg.allow_corrupted_samples.val)
 
         self.model_name = cfg.unetkit.model
-        self.model = create_model(self.model_name, self.num_classes, **_creation_options(cfg))
+        self.model = create_model(self.model_name, self.num_classes, **creation_options(cfg))
         self.state = self.run.load_state() if job.resume else None
         if self.state is not None:
             ckpt = self.run.checkpoint_dir(int(self.state["checkpoint"]))
@@ -185,7 +103,7 @@ class Trainer:
         lc = cfg.unetkit.loss
         self.criterion, self.loss_name = build_criterion(
             lc.name, self.num_classes, self.neutral, w_bce=cfg.loss_weights.bce, w_dice=cfg.loss_weights.dice,
-            class_weights=_class_weights(cfg, self.indexing), focal_gamma=lc.focal_gamma,
+            class_weights=class_weights(cfg, self.indexing), focal_gamma=lc.focal_gamma,
         )  # fmt: skip
         self.policy = LRPolicyWithPatience(cfg.lr, cfg.lr_decreasing.patience, cfg.lr_decreasing.lr_divisor)
         self.optimizer = self._new_optimizer(cfg.lr)
@@ -302,38 +220,14 @@ class Trainer:
             metrics["dice"] = vec[3] / self.world
         return x.shape[0], metrics, finite
 
-    @torch.no_grad()
     def validate(self) -> dict:
-        net = self.model  # plain module: no DDP collectives inside the (uneven) validation loop
-        net.train(not self.cfg.validate_with_model_eval)
-        sums = torch.zeros(4, dtype=torch.float64)
-        cm = ConfusionMatrix(self.num_classes, ignore_index=self.neutral)
-        for batch in self.val_loader:
-            self.val_errors.update(batch["failed"])
-            x = batch["image"].to(self.device, non_blocking=True)
-            y = batch["target"].to(self.device, non_blocking=True)
-            loss, logits = self._forward_loss(x, y, net)
-            m = batch_metrics(logits.float(), y, self.neutral, self.binary)
-            n = x.shape[0]
-            sums += torch.tensor([loss.item() * n, m["accuracy"].item() * n, m.get("dice", torch.zeros(())).item() * n, n],
-                                 dtype=torch.float64)  # fmt: skip
-            cm.update(logits.argmax(1).cpu().numpy(), y.cpu().numpy())
-        self.model.train()
-        red = ddp.all_reduce_sum(
-            torch.cat([sums, torch.from_numpy(cm.matrix.astype(np.float64)).flatten()]).to(self.device)
-        )
-        red = red.cpu()
-        count = max(1.0, float(red[3]))
-        cm.matrix = red[4:].round().long().numpy().reshape(self.num_classes, self.num_classes)
-        metrics = {"loss": float(red[0]) / count, "accuracy": float(red[1]) / count}
-        if self.binary:
-            metrics["dice"] = float(red[2]) / count
-        per = cm.per_class()
-        for title, idx in sorted(self.indexing.class_title_to_idx.items(), key=lambda kv: kv[1]):
-            metrics[f"iou/{title}"] = float(per["iou"][idx])
-            metrics[f"dice/{title}"] = float(per["dice"][idx])
-        metrics["miou"] = float(np.nanmean(per["iou"])) if np.isfinite(per["iou"]).any() else float("nan")
-        return metrics
+        # the plain module: no DDP collectives inside the (uneven) validation loop
+        return run_validation(
+            self.model, self.val_loader, lambda x, y: self._forward_loss(x, y, self.model), device=self.device,
+            num_classes=self.num_classes, neutral=self.neutral, binary=self.binary,
+            class_title_to_idx=self.indexing.class_title_to_idx, tracker=self.val_errors,
+            eval_mode=self.cfg.validate_with_model_eval,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ checkpoints
     def _validate_and_checkpoint(

@@ -1,0 +1,95 @@
+"""Run setup shared by the parent and every training process: the job, project preparation, class weights
+and seeding."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from unetkit.errors import ConfigError
+from unetkit.models import model_stride
+from unetkit.project import Project
+from unetkit.training import init_weights
+from unetkit.training.classes import ClassIndexing, continue_training_indexing, create_segmentation_classes
+from unetkit.training.config import TrainConfig, check_model_stride
+from unetkit.training.data import split_by_tags
+from unetkit.training.run_dir import RunDir
+
+
+@dataclass
+class Job:
+    """Everything a training process needs (picklable, sent to spawned processes)."""
+
+    project_dir: Path
+    cfg: TrainConfig
+    run_dir: Path
+    init: Path | None
+    resume: bool
+    seed: int
+    progress: bool
+
+
+@dataclass
+class Prepared:
+    project: Project
+    splits: dict
+    indexing: ClassIndexing
+
+
+def prepare(job: Job) -> Prepared:
+    """Read the project, split it by tags and build the class indexing (errors surface before any spawn)."""
+    cfg = job.cfg
+    project = Project.read(job.project_dir)
+    splits = split_by_tags(project, cfg)
+    sc = cfg.special_classes
+    indexing = create_segmentation_classes(project.meta.classes, sc.background, sc.neutral, file=project.path)
+    if job.resume:
+        saved = RunDir(job.run_dir).load_state()
+        if saved is not None:
+            mapping = {str(k): int(v) for k, v in saved["class_title_to_idx"].items()}
+            if set(mapping) != set(indexing.class_title_to_idx):
+                raise ConfigError(
+                    "cannot resume: the project's classes differ from the run's", file=project.path
+                )
+            indexing = ClassIndexing(indexing.out_classes, mapping, max(mapping.values()) + 1)
+    elif cfg.weights_init_type == "continue_training":
+        found, mapping = init_weights.checkpoint_class_map(job.init)
+        indexing = continue_training_indexing(indexing, mapping, sc.background, config_found=found)
+    check_model_stride(cfg, model_stride(cfg.unetkit.model, **creation_options(cfg)))
+    return Prepared(project, splits, indexing)
+
+
+def creation_options(cfg: TrainConfig) -> dict:
+    return dict(cfg.unetkit.model_options)
+
+
+def class_weights(cfg: TrainConfig, indexing: ClassIndexing) -> torch.Tensor | None:
+    cw = cfg.unetkit.loss.class_weights
+    if cw is None:
+        return None
+    n = indexing.num_classes
+    if isinstance(cw, list):
+        if len(cw) != n:
+            raise ConfigError(f"expected {n} class weights (one per output class index), got {len(cw)}",
+                              json_path="$.unetkit.loss.class_weights")  # fmt: skip
+        return torch.tensor(cw, dtype=torch.float32)
+    weights = torch.ones(n)
+    for title, w in cw.items():
+        if title not in indexing.class_title_to_idx:
+            raise ConfigError(f"unknown class {title!r}", json_path=f"$.unetkit.loss.class_weights.{title}")
+        weights[indexing.class_title_to_idx[title]] = w
+    return weights
+
+
+def setup_determinism(cfg: TrainConfig, seed: int, rank: int, device: torch.device) -> None:
+    torch.manual_seed(seed + rank)
+    if cfg.unetkit.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
