@@ -149,3 +149,19 @@ def test_input_project_untouched(chase_project, random_ckpt, tmp_path):
     after = {p: p.read_bytes() for p in Path(chase_project).rglob("*") if p.is_file()}
     assert before == after
     shutil.rmtree(tmp_path / "o")
+
+
+def test_annotation_size_mismatch_names_the_file(chase_project, random_ckpt, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    shutil.copytree(chase_project, bad)
+    ann_path = next((bad / "ds0" / "ann").glob("*.json"))
+    doc = json.loads(ann_path.read_text())
+    doc["size"] = {"height": 50, "width": 100}
+    doc["objects"] = []
+    ann_path.write_text(json.dumps(doc))
+    assert (
+        main(["infer", "--model", str(random_ckpt), "--project", str(bad), "--out", str(tmp_path / "o")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert ann_path.name in err and "$.size" in err and "differs from the image size" in err
+    assert not (tmp_path / "o").exists()

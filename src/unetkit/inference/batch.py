@@ -21,7 +21,7 @@ from pathlib import Path
 
 from unetkit.errors import ConfigError, FormatError, UnetkitError
 from unetkit.inference.config import InferenceConfig
-from unetkit.inference.modes import build_mode, crop
+from unetkit.inference.modes import build_mode, check_annotation, crop
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.tiling import SlidingWindowError
 
@@ -144,11 +144,19 @@ def infer_project(
     return stats
 
 
-def _plan(mode, item, ann):
+def _plan(mode, item, image, ann):
     try:
+        check_annotation(image, ann)
         return mode.plan(ann)
     except UnetkitError as exc:
-        raise type(exc)(exc.message, file=item.image_path, json_path=exc.json_path) from None
+        raise type(exc)(exc.message, file=item.ann_path, json_path=exc.json_path) from None
+
+
+def _plan_check(item, image, ann):
+    try:
+        check_annotation(image, ann)
+    except UnetkitError as exc:
+        raise type(exc)(exc.message, file=item.ann_path, json_path=exc.json_path) from None
 
 
 def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progress) -> RunStats:
@@ -168,7 +176,7 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
 
             def flush():
                 nonlocal forward, done
-                regions = [_plan(mode, item, ann) for item, (_, ann) in pending]
+                regions = [_plan(mode, item, img, ann) for item, (img, ann) in pending]
                 crops = [crop(img, r) for (_, (img, _)), rs in zip(pending, regions) for r in rs]
                 t0 = time.perf_counter()
                 probs = []
@@ -191,6 +199,7 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
                         flush()
                 else:
                     t0 = time.perf_counter()
+                    _plan_check(item, image, ann)
                     try:
                         result = mode.apply(image, ann)
                     except SlidingWindowError as exc:

@@ -118,7 +118,8 @@ def check_annotation(image: np.ndarray, ann: Annotation | None) -> Annotation:
         return InferenceMode.empty_annotation(image)
     if (ann.height, ann.width) != tuple(image.shape[:2]):
         raise FormatError(
-            f"annotation size {ann.width}x{ann.height} differs from the image size {image.shape[1]}x{image.shape[0]}"
+            f"annotation size {ann.width}x{ann.height} differs from the image size {image.shape[1]}x{image.shape[0]}",
+            json_path="$.size",
         )
     return ann
 

@@ -7,7 +7,9 @@ bilinearly at inference although it trained with bicubic; unetkit uses bicubic f
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +127,7 @@ class Predictor:
                 from unetkit.inference.export import export_onnx
 
                 tmp = Path(tempfile.mkdtemp(prefix="unetkit-onnx-"))
+                atexit.register(shutil.rmtree, tmp, True)
                 onnx_path = export_onnx(checkpoint_dir, tmp / "model.onnx")
             engine = OnnxBackend(onnx_path, dev)
         else:
