@@ -63,16 +63,20 @@ def test_full_service_answers_503_with_retry_after(engine):
 
 
 def test_slow_request_times_out_with_504_and_service_recovers(engine):
-    app = create_app(engine=engine, max_batch=2, max_wait_ms=0, timeout_s=0.2)
+    app = create_app(engine=engine, max_batch=2, max_wait_ms=0, timeout_s=0.2, max_queue=1)
     with TestClient(app, raise_server_exceptions=False) as client:
-        engine.delay = 0.6
+        engine.delay = 0.8
         try:
             r = client.post("/v1/predict", files=IMAGE)
+            assert r.status_code == 504 and r.json()["error"] == "timeout"
+            # the abandoned work still runs and still holds its admission slot
+            busy = client.post("/v1/predict", files=IMAGE)
+            assert busy.status_code == 503 and busy.json()["error"] == "overloaded"
         finally:
             engine.delay = 0.0
-        assert r.status_code == 504 and r.json()["error"] == "timeout"
-        time.sleep(0.5)
+        time.sleep(1.0)
         assert client.post("/v1/predict", files=IMAGE).status_code == 200
+        assert client.get("/v1/model").json()["service"]["inflight"] == 0
 
 
 def test_server_fault_is_a_json_500_and_counted(engine):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,7 @@ class Service:
         )
         self.pool: ThreadPoolExecutor | None = None
         self.inflight = 0
+        self._lock = threading.Lock()
         self.ready = False
         self.handled = 0
         self.rejected = 0
@@ -103,19 +105,27 @@ class Service:
                 f"retry in {retry} s",
                 {"Retry-After": str(retry)},
             )
-        self.inflight += 1
-        loop = asyncio.get_running_loop()
+        # The slot is held until the job really ends (not when its caller gives up), so abandoned work
+        # still counts against the bound.
+        with self._lock:
+            self.inflight += 1
+        work = self.pool.submit(job)
+        work.add_done_callback(self._release)
         try:
-            future = loop.run_in_executor(self.pool, job)
-            try:
-                return await asyncio.wait_for(future, self.settings.timeout_s)
-            except asyncio.TimeoutError:
-                raise ApiError(
-                    504,
-                    "timeout",
-                    f"the request took longer than {self.settings.timeout_s:g} s and was abandoned",
-                ) from None
-        finally:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(work)), self.settings.timeout_s)
+        except asyncio.TimeoutError:
+            work.cancel()  # only succeeds if it has not started
+            raise ApiError(
+                504,
+                "timeout",
+                f"the request took longer than {self.settings.timeout_s:g} s and was abandoned",
+            ) from None
+        except asyncio.CancelledError:  # the client went away
+            work.cancel()
+            raise
+
+    def _release(self, _future) -> None:
+        with self._lock:
             self.inflight -= 1
             self.handled += 1
 
