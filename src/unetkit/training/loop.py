@@ -259,7 +259,8 @@ class Trainer:
             self.run.checkpoint_dir(idx), self.model, model_name=self.model_name,
             model_options=self.cfg.unetkit.model_options, settings=self.cfg.settings(),
             out_classes=self.indexing.out_classes, class_title_to_idx=self.indexing.class_title_to_idx,
-            extra={"epoch": epoch_flt, "iteration": self.global_iter, "val_metrics": metrics, "best_now": best_now},
+            extra={"epoch": epoch_flt, "iteration": self.global_iter, "val_metrics": metrics, "best_now": best_now,
+                   "seed": self.job.seed},
         )  # fmt: skip
         size = sum(f.stat().st_size for f in ckpt.iterdir())
         self.log.write({"type": "checkpoint", "epoch": epoch_flt, "iteration": self.global_iter, "id": idx,
