@@ -46,15 +46,12 @@ def prepare(job: Job) -> Prepared:
     splits = split_by_tags(project, cfg)
     sc = cfg.special_classes
     indexing = create_segmentation_classes(project.meta.classes, sc.background, sc.neutral, file=project.path)
-    if job.resume:
-        saved = RunDir(job.run_dir).load_state()
-        if saved is not None:
-            mapping = {str(k): int(v) for k, v in saved["class_title_to_idx"].items()}
-            if set(mapping) != set(indexing.class_title_to_idx):
-                raise ConfigError(
-                    "cannot resume: the project's classes differ from the run's", file=project.path
-                )
-            indexing = ClassIndexing(indexing.out_classes, mapping, max(mapping.values()) + 1)
+    saved = RunDir(job.run_dir).load_state() if job.resume else None
+    if saved is not None:
+        mapping = {str(k): int(v) for k, v in saved["class_title_to_idx"].items()}
+        if set(mapping) != set(indexing.class_title_to_idx):
+            raise ConfigError("cannot resume: the project's classes differ from the run's", file=project.path)
+        indexing = ClassIndexing(indexing.out_classes, mapping, max(mapping.values()) + 1)
     elif cfg.weights_init_type == "continue_training":
         found, mapping = init_weights.checkpoint_class_map(job.init)
         indexing = continue_training_indexing(indexing, mapping, sc.background, config_found=found)
