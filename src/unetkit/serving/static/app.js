@@ -117,6 +117,9 @@ async function showResult(file, result, roundTripMs) {
     canvas.width = width;
     canvas.height = height;
   }
+  // small images are shown enlarged (up to the viewer's width), large ones shrunk to fit
+  const room = Math.max(els.stage.parentElement.clientWidth - 32, 64);
+  els.image.style.width = `${Math.min(room, Math.max(width, 512))}px`;
   const imageCtx = els.image.getContext("2d");
   const url = URL.createObjectURL(file);
   try {
