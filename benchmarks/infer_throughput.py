@@ -96,7 +96,10 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument(
-        "--threads", type=int, default=0, help="intra-op threads for torch and ONNX Runtime (0 = default)"
+        "--threads",
+        type=int,
+        default=1,
+        help="intra-op threads for torch and ONNX Runtime (0 = library default)",
     )
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
