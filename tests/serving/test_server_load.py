@@ -17,6 +17,7 @@ from .helpers import (
     png_bytes,
     sample_image,
 )
+from .test_bad_input import CHUNKED_HEADERS, chunked_multipart
 from .test_limits import png_header_only
 
 TOTAL, CONCURRENCY = 300, 8
@@ -99,3 +100,14 @@ def test_single_request_equals_direct_call_exactly(server, predictor):
         f"{server}/v1/predict", files={"image": ("a.png", png_bytes(img), "image/png")}, timeout=30
     )
     np.testing.assert_array_equal(decode_index_mask(r.json()["mask_png"]), predictor.predict(img).mask)
+
+
+def test_upload_limits_over_real_http(server):
+    big = b"\0" * (21 * 1024 * 1024)  # the server's default limit is 20 MB
+    r = httpx.post(f"{server}/v1/predict", files={"image": ("big.png", big, "image/png")}, timeout=60)
+    assert r.status_code == 413 and r.json()["error"] == "request_too_large"
+    r = httpx.post(
+        f"{server}/model/inference", content=chunked_multipart(21), headers=CHUNKED_HEADERS, timeout=60
+    )
+    assert r.status_code == 413 and r.json()["error"] == "request_too_large"
+    assert httpx.get(f"{server}/readyz").status_code == 200
