@@ -154,6 +154,10 @@ def _format_reason(exc: BaseException) -> str:
 _WORKER: dict = {}
 
 
+def _init_worker(runner: ElementRunner, projects: list[Project], jobs: list, tmp: Path) -> None:
+    _WORKER.update(runner=runner, projects=projects, jobs=jobs, tmp=tmp)
+
+
 def _worker_job(job: tuple[int, int]) -> tuple[list[Output], str | None]:
     """Process one input image in a worker; images and extras go to temp files in the output folder."""
     runner, projects, jobs, tmp = _WORKER["runner"], _WORKER["projects"], _WORKER["jobs"], _WORKER["tmp"]
@@ -258,8 +262,9 @@ def run_graph(
     try:
         if workers > 1:
             tmp.mkdir()
-            _WORKER.update(runner=runner, projects=projects, jobs=jobs, tmp=tmp)
-            pool = multiprocessing.get_context("fork").Pool(workers)
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            pool = context.Pool(workers, initializer=_init_worker, initargs=(runner, projects, jobs, tmp))
             results = pool.imap(_worker_job, range(len(jobs)), chunksize=1)
         else:
             results = (_inline(runner, projects, job) for job in jobs)
@@ -283,7 +288,6 @@ def run_graph(
         if pool is not None:
             pool.terminate()
             pool.join()
-        _WORKER.clear()
         shutil.rmtree(tmp, ignore_errors=True)
     report.seconds = time.perf_counter() - start
     return report
