@@ -317,6 +317,7 @@ def _progress(enabled: bool, total: int):
     if not enabled:
         yield lambda written: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -326,7 +327,7 @@ def _progress(enabled: bool, total: int):
         TextColumn("images · {task.fields[written]} written"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, transient=False) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("dtl", total=total, written=0)
         yield lambda written: bar.update(task, advance=1, written=written)
 
