@@ -32,6 +32,7 @@ def register_model(name: str, *, stride: int | Callable[..., int], summary: str 
     """
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _ensure_loaded()  # built-in names first, so a user model can never shadow them
         if name in _MODELS:
             raise ValueError(f"model {name!r} is already registered")
         stride_fn = stride if callable(stride) else (lambda _s=int(stride), **_: _s)
