@@ -52,6 +52,21 @@ def test_data_layer_matches_listed_datasets():
     assert star.matches("proj", "anything")
 
 
+@pytest.mark.parametrize("action", ["supervisely", "save"])
+def test_save_layers_normalise_to_the_image(action):
+    el = make_element()
+    rect = el.ann.labels[2].clone(geometry=Rectangle(40, 30, 70, 60))  # sticks out right and bottom
+    outside = el.ann.labels[4].clone(geometry=Point(-1.0, 5.0))
+    el = el.replace(ann=el.ann.clone(labels=[*el.ann.labels, rect, outside]))
+    layer = build_layer(action, {"whatever": 1} if action == "supervisely" else {})
+    out = only(run_layer(layer, el))
+    assert titles(out) == ["bitmap", "poly", "rect", "line", "point", "rect"]
+    clipped = out.ann.labels[-1].geometry
+    assert clipped == Rectangle(40, 30, W - 1, H - 1)
+    assert layer.render_extras(out) == {}
+    assert out.image is el.image
+
+
 def test_save_visualize_side_by_side():
     el = make_element()
     layer = build_layer("save", {"visualize": True})
