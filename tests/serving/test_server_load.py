@@ -111,3 +111,45 @@ def test_upload_limits_over_real_http(server):
     )
     assert r.status_code == 413 and r.json()["error"] == "request_too_large"
     assert httpx.get(f"{server}/readyz").status_code == 200
+
+
+def test_real_supervisely_item_through_the_original_protocol(server, predictor, sly_samples_dir):
+    """A real annotated project item (lemons): image + annotation + meta files, bboxes mode, over HTTP."""
+    from unetkit.inference.modes import build_mode
+    from unetkit.project import Annotation, ProjectMeta
+    from unetkit.serving.engine import ServingEngine
+    from unetkit.serving.limits import decode_image
+
+    project = sly_samples_dir / "lemons_annotated"
+    image_bytes = (project / "ds1" / "img" / "IMG_0748.jpeg").read_bytes()
+    ann_bytes = (project / "ds1" / "ann" / "IMG_0748.jpeg.json").read_bytes()
+    meta_bytes = (project / "meta.json").read_bytes()
+    mode = {
+        "name": "bboxes",
+        "from_classes": ["lemon"],
+        "padding": {"left": "5%", "right": "5%"},
+        "save": True,
+    }
+    files = {
+        "image": ("IMG_0748.jpeg", image_bytes, "image/jpeg"),
+        "annotation": ("IMG_0748.jpeg.json", ann_bytes, "application/json"),
+        "meta": ("meta.json", meta_bytes, "application/json"),
+        "mode": ("mode.json", json.dumps(mode).encode(), "application/json"),
+    }
+    r = httpx.post(f"{server}/model/inference", files=files, timeout=60)
+    assert r.status_code == 200, r.text
+    got = r.json()
+
+    meta = ProjectMeta.from_json(json.loads(meta_bytes))
+    inference_mode = build_mode(ServingEngine._config(mode), meta, predictor)
+    ann = Annotation.from_json(json.loads(ann_bytes), inference_mode.out_meta)
+    image = decode_image(image_bytes, max_pixels=10**7)
+    assert got == inference_mode.apply(image, ann).to_json()
+    n_lemons = sum(o["classTitle"] == "lemon" for o in got["objects"])
+    assert n_lemons >= 1
+    assert sum(o["classTitle"] == "lemon_input_bbox" for o in got["objects"]) == n_lemons
+
+    out_meta = httpx.post(
+        f"{server}/model/get_out_meta", data={"meta": meta_bytes.decode(), "mode": json.dumps(mode)}
+    ).json()
+    Annotation.from_json(got, ProjectMeta.from_json(out_meta))
