@@ -163,7 +163,14 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
     items = list(project.items())
 
     def load(item):
-        return item.read_image(), item.read_annotation(out_meta)  # annotations read against the out meta
+        """Runs on a reader thread: decode, parse (against the out meta), and for batchable modes also plan the
+        regions and preprocess them, so that the main thread only runs the model and assembles."""
+        image, ann = item.read_image(), item.read_annotation(out_meta)
+        if not mode.batchable:
+            return image, ann
+        regions = _plan(mode, item, image, ann)
+        inputs = [predictor.preprocess(crop(image, r)) for r in regions]
+        return ann, regions, inputs
 
     start, forward = time.perf_counter(), 0.0
     out = _Writer(writer, maxsize=max(4, 2 * batch_size))
@@ -176,28 +183,29 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
 
             def flush():
                 nonlocal forward, done
-                regions = [_plan(mode, item, img, ann) for item, (img, ann) in pending]
-                crops = [crop(img, r) for (_, (img, _)), rs in zip(pending, regions) for r in rs]
+                inputs = [x for _, (_, _, xs) in pending for x in xs]
+                sizes = [(r.height, r.width) for _, (_, rs, _) in pending for r in rs]
                 t0 = time.perf_counter()
                 probs = []
-                for i in range(0, len(crops), batch_size):
-                    probs += predictor.predict_proba_batch(crops[i : i + batch_size])
+                for i in range(0, len(inputs), batch_size):
+                    probs += predictor.probabilities_from_inputs(
+                        inputs[i : i + batch_size], sizes[i : i + batch_size]
+                    )
                 forward += time.perf_counter() - t0
                 k = 0
-                for (item, (_, ann)), rs in zip(pending, regions):
+                for item, (ann, rs, _) in pending:
                     out.put(item, mode.assemble(ann, rs, probs[k : k + len(rs)]))
                     k += len(rs)
                 done += len(pending)
                 pending.clear()
 
-            for item, (image, ann) in _prefetch(
-                items, load, workers, lookahead=max(2 * workers, batch_size + 1)
-            ):
+            for item, loaded in _prefetch(items, load, workers, lookahead=max(2 * workers, batch_size + 1)):
                 if mode.batchable:
-                    pending.append((item, (image, ann)))
+                    pending.append((item, loaded))
                     if len(pending) >= batch_size:
                         flush()
                 else:
+                    image, ann = loaded
                     t0 = time.perf_counter()
                     _plan_check(item, image, ann)
                     try:

@@ -215,9 +215,16 @@ class Predictor:
         if not images:
             return []
         images = [load_image(im) for im in images]
-        batch = np.stack([self.preprocess(im) for im in images])
-        probs = self.forward(batch)
-        return [self._resize_back(p, im.shape[0], im.shape[1]) for p, im in zip(probs, images)]
+        return self.probabilities_from_inputs(
+            [self.preprocess(im) for im in images], [im.shape[:2] for im in images]
+        )
+
+    def probabilities_from_inputs(
+        self, inputs: list[np.ndarray], sizes: list[tuple[int, int]]
+    ) -> list[np.ndarray]:
+        """Inputs made by :meth:`preprocess` → probabilities H×W×K resized back to ``sizes`` (H, W); one forward."""
+        probs = self.forward(np.stack(inputs))
+        return [self._resize_back(p, int(h), int(w)) for p, (h, w) in zip(probs, sizes)]
 
     def predict_proba(self, image) -> np.ndarray:
         return self.predict_proba_batch([image])[0]
