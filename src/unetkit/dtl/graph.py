@@ -155,7 +155,10 @@ def _check_structure(layers: list[Layer]) -> tuple[dict[str, list[Layer]], list[
                     "Graph has several connected components. Only one is allowed.",
                 )
     succ = {
-        la.index: [c for name in la.dst if name != NULL for c in consumers.get(name, [])] for la in layers
+        la.index: []
+        if la.is_save
+        else [c for name in la.dst if name != NULL for c in consumers.get(name, [])]
+        for la in layers
     }
     # Cycle check: DFS with white/grey/black colouring from every data layer.
     colour = dict.fromkeys(succ, 0)
