@@ -33,7 +33,12 @@ def register(subparsers) -> None:
         help="torch device (default: cuda:<model.gpu_device> if available, else cpu)",
     )
     p.add_argument("--workers", type=int, default=2, help="image-reading threads (default 2)")
-    p.add_argument("--batch-size", type=int, default=4, help="regions per forward pass (default 4)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=4,
+        help="regions per forward pass (default 4; sliding_window: mode.batch_size)",
+    )
     p.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
     p.add_argument(
         "--tta", action="store_true", help="average over horizontal/vertical flips (4× the compute)"
