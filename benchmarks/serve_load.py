@@ -68,8 +68,9 @@ def free_port() -> int:
 @contextmanager
 def server(model: Path, flags: list[str], threads: int, device: str):
     port = free_port()
-    cmd = [sys.executable, "-m", "unetkit", "serve", "--model", str(model), "--host", HOST, "--port", str(port)]
-    cmd += ["--device", device, "--log-level", "warning", "--max-queue", "256", *flags]
+    cmd = [sys.executable, "-m", "unetkit", "serve", "--model", str(model)]
+    cmd += ["--host", HOST, "--port", str(port), "--device", device]
+    cmd += ["--log-level", "warning", "--max-queue", "256", *flags]
     if threads:
         cmd += ["--threads", str(threads)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

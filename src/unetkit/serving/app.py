@@ -205,7 +205,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
         def job() -> dict:
             started = time.perf_counter()
             img = decode_image(data, max_pixels=config.max_pixels)
-            result = engine.predict(img, service.forward, probabilities=probabilities)
+            result = engine.predict(img, service.forward)
             body: dict = {
                 "format": format,
                 "width": int(img.shape[1]),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from unetkit.errors import ConfigError, UnetkitError
-from unetkit.inference.predictor import Predictor, argmax
+from unetkit.inference.predictor import Predictor
 from unetkit.project import Annotation, Bitmap, Label, ProjectMeta
 
 # Default mode of the original deploy: full_image with suffix "_model" (§3.5a).
@@ -59,8 +59,8 @@ class ServingEngine:
         return proxy
 
     # -------------------------------------------------------------- modern API
-    def predict(self, image: np.ndarray, forward: Forward, *, probabilities: bool = False):
-        """Mask (H×W class indices) and probabilities (H×W×K) of one image."""
+    def predict(self, image: np.ndarray, forward: Forward):
+        """A :class:`Prediction`: mask (H×W class indices) and probabilities (H×W×K) of one image."""
         return self.bind(forward).predict(image)
 
     def mask_to_annotation(self, mask: np.ndarray) -> dict:
@@ -146,4 +146,4 @@ class ServingEngine:
         return ProjectMeta() if meta_json is None else ProjectMeta.from_json(meta_json, file="meta")
 
 
-__all__ = ["ServingEngine", "argmax", "DEPLOY_SUFFIX"]
+__all__ = ["DEPLOY_SUFFIX", "ServingEngine"]
