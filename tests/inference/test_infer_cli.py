@@ -165,3 +165,33 @@ def test_annotation_size_mismatch_names_the_file(chase_project, random_ckpt, tmp
     err = capsys.readouterr().err
     assert ann_path.name in err and "$.size" in err and "differs from the image size" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_bboxes_on_a_supervisely_sample_project(sly_samples_dir, vessel_ckpt, tmp_path):
+    """Real Supervisely project (lemons/kiwis bitmaps): one model bitmap exactly over each padded lemon box."""
+    src = sly_samples_dir / "lemons_annotated"
+    cfg = tmp_path / "bboxes.json"
+    cfg.write_text(json.dumps({"model": {"gpu_device": 0}, "mode": {
+        "name": "bboxes", "from_classes": ["lemon"], "padding": {"left": "4px", "top": "10%", "right": "0px", "bottom": "0%"},
+        "save": True, "model_classes": {"save_classes": ["vessel"], "add_suffix": "_unet"}}}))  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["infer", "--model", str(vessel_ckpt), "--project", str(src), "--config", str(cfg), "--out", str(out),
+                 "--batch-size", "3"]) == 0  # fmt: skip
+    assert validate_project(out) == []
+    project, anns = read_all(src)
+    dst, out_anns = read_all(out)
+    assert [c.title for c in dst.meta.classes] == ["kiwi", "lemon", "vessel_unet", "lemon_input_bbox"]
+    for key, ann in anns.items():
+        expected = []
+        for lbl in ann.labels:
+            if lbl.class_title == "lemon":
+                b = lbl.geometry.bbox()
+                h = b.bottom - b.top + 1
+                padded = (max(b.left - 4, 0), max(b.top - int(h * 10 / 100), 0), b.right, b.bottom)
+                expected += [("vessel_unet", padded), ("lemon_input_bbox", padded)]
+            expected.append((lbl.class_title, None))
+        got = [(lbl.class_title, None if lbl.class_title in ("kiwi", "lemon") else
+                (lambda r: (r.left, r.top, r.right, r.bottom))(lbl.geometry.bbox())) for lbl in out_anns[key].labels]  # fmt: skip
+        assert got == expected
+        kept = [lbl for lbl in out_anns[key].labels if lbl.class_title in ("kiwi", "lemon")]
+        assert kept == ann.labels  # source objects unchanged, in order
