@@ -108,3 +108,25 @@ def test_onnx_export_dynamic_parity(name):
         (out,) = session.run(None, {"image": inp.numpy()})
         assert out.shape == ref.shape
         np.testing.assert_allclose(out, ref, atol=1e-4, rtol=0)
+
+
+def test_onnx_dynamo_exporter_with_dynamic_shapes(tmp_path):
+    """The torch.export-based exporter (torch's default since 2.9) also handles the size rules dynamically."""
+    from torch.export import Dim
+
+    torch.manual_seed(0)
+    model = create_model("unet", 2, base_channels=4, depth=2).eval()
+    x = torch.randn(1, 3, 32, 32)
+    path = tmp_path / "unet.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (x,), str(path), dynamo=True, opset_version=18, input_names=["image"], output_names=["logits"],
+            dynamic_shapes={"x": {0: Dim("batch"), 2: Dim("height"), 3: Dim("width")}}, verbose=False,
+        )  # fmt: skip
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x2 = torch.randn(3, 3, 48, 64)
+    with torch.no_grad():
+        ref = model(x2).numpy()
+    (out,) = session.run(None, {"image": x2.numpy()})
+    np.testing.assert_allclose(out, ref, atol=1e-4, rtol=0)
