@@ -104,15 +104,21 @@ def test_openapi_docs_and_page(client):
 
 
 def test_onnxruntime_backend_agrees_with_torch(tiny_checkpoint, predictor):
+    from concurrent.futures import ThreadPoolExecutor
+
     from fastapi.testclient import TestClient
 
     from unetkit.serving.app import create_app
 
     from .helpers import assert_same_classes
 
-    app = create_app(tiny_checkpoint, device="cpu", backend="onnxruntime")
+    app = create_app(tiny_checkpoint, device="cpu", backend="onnxruntime", max_batch=4, max_wait_ms=20)
+    images = [sample_image(11 + i) for i in range(6)]
     with TestClient(app) as c:
         assert c.get("/v1/model").json()["backend"] == "onnxruntime"
-        img = sample_image(11)
-        body = c.post("/v1/predict", files=upload(img)).json()
-    assert_same_classes(decode_index_mask(body["mask_png"]), predictor.predict_proba(img), tie=1e-3)
+        with ThreadPoolExecutor(6) as pool:  # concurrent requests: batched ONNX forward passes
+            bodies = list(pool.map(lambda im: c.post("/v1/predict", files=upload(im)).json(), images))
+        stats = c.get("/v1/model").json()["service"]["batching"]
+    assert stats["max_batch_seen"] > 1
+    for img, body in zip(images, bodies):
+        assert_same_classes(decode_index_mask(body["mask_png"]), predictor.predict_proba(img), tie=1e-3)
