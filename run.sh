@@ -30,9 +30,11 @@ case "$cmd" in
   demo) setup; exec "$VENV/bin/unetkit" demo "$@" ;;
   test)
     setup
+    bash scripts/install_browser.sh  # Debian chromium for the web-page test (no-op when present)
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks
-    exec "$VENV/bin/python" -m pytest -n 2 --timeout 900 -q "$@"
+    # two xdist workers on two cores: one BLAS/OpenMP thread each, or torch oversubscribes the CPU
+    OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} exec "$VENV/bin/python" -m pytest -n 2 --timeout 900 -q "$@"
     ;;
   *) echo "usage: bash run.sh demo|test|setup" >&2; exit 2 ;;
 esac
