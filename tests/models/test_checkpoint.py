@@ -159,6 +159,12 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
             out_classes=OUT_CLASSES, class_title_to_idx={"bg": 0, "a": 1, "b": 2},
         )  # fmt: skip
     assert not (tmp_path / "x").exists()
+    with pytest.raises(UnetkitError, match="input_size must be"):
+        save_checkpoint(
+            tmp_path / "y", tiny(), model_name="unet", model_options=SMALL, settings={"lr": 0.1},
+            out_classes=OUT_CLASSES, class_title_to_idx=MAPPING,
+        )  # fmt: skip
+    assert not (tmp_path / "y").exists()
 
 
 def test_flexible_loading_strips_and_adds_prefix():

@@ -234,6 +234,15 @@ def save_checkpoint(
         "resize": "bicubic",
     }
     section.update(extra or {})
+    size = section.get("input_size")
+    if not (
+        isinstance(size, dict)
+        and all(isinstance(size.get(k), int) and size[k] > 0 for k in ("width", "height"))
+    ):
+        raise UnetkitError(
+            f"input_size must be {{'width': int, 'height': int}} (from settings or extra), got {size!r}",
+            file=dir,
+        )
     config = {
         "settings": settings,
         "out_classes": out_classes,
