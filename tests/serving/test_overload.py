@@ -45,7 +45,7 @@ def engine(tiny_checkpoint):
 def test_full_service_answers_503_with_retry_after(engine):
     app = create_app(engine=engine, max_batch=1, max_wait_ms=0, max_queue=2)
     with TestClient(app, raise_server_exceptions=False) as client:
-        engine.delay = 0.3
+        engine.delay = 0.5
         try:
             with ThreadPoolExecutor(8) as pool:
                 responses = list(pool.map(lambda _: client.post("/v1/predict", files=IMAGE), range(8)))
@@ -65,7 +65,7 @@ def test_full_service_answers_503_with_retry_after(engine):
 def test_slow_request_times_out_with_504_and_service_recovers(engine):
     app = create_app(engine=engine, max_batch=2, max_wait_ms=0, timeout_s=0.2, max_queue=1)
     with TestClient(app, raise_server_exceptions=False) as client:
-        engine.delay = 0.8
+        engine.delay = 1.5
         try:
             r = client.post("/v1/predict", files=IMAGE)
             assert r.status_code == 504 and r.json()["error"] == "timeout"
@@ -74,7 +74,7 @@ def test_slow_request_times_out_with_504_and_service_recovers(engine):
             assert busy.status_code == 503 and busy.json()["error"] == "overloaded"
         finally:
             engine.delay = 0.0
-        time.sleep(1.0)
+        time.sleep(1.8)
         assert client.post("/v1/predict", files=IMAGE).status_code == 200
         assert client.get("/v1/model").json()["service"]["inflight"] == 0
 
