@@ -113,3 +113,17 @@ def test_torch_compile_matches_eager():
     compiled = torch.compile(model)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_head_names_cover_exactly_the_class_dependent_tensors(name):
+    """``head_names`` substrings select every tensor whose shape depends on num_classes (and nothing else
+    that a checkpoint with another class count could not fill)."""
+    with torch.device("meta"):
+        a = create_model(name, 2).state_dict()
+        b = create_model(name, 5).state_dict()
+        heads = create_model(name, 2).head_names
+    differing = {k for k in a if a[k].shape != b[k].shape}
+    selected = {k for k in a if any(h in k for h in heads)}
+    assert differing and differing <= selected
+    assert all(k.split(".")[0] in {h.split(".")[0] for h in heads} for k in selected)

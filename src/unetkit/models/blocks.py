@@ -59,6 +59,9 @@ class SegmentationModel(nn.Module):
 
     stride: int = 1
     spatial_dims: int = 2
+    head_names: tuple[
+        str, ...
+    ] = ()  # state-dict key substrings of the class-dependent layers (transfer learning)
 
     def __init__(self, num_classes: int, in_channels: int, *, pad_to_stride: bool = False):
         super().__init__()

@@ -18,6 +18,7 @@ POOL3, POOL4, POOL5 = 23, 33, 43  # VGG16-BN feature indices of the 3rd/4th/5th 
 
 class FCN(SegmentationModel):
     stride = 32
+    head_names = ("score_fr.", "score_pool4.", "score_pool3.", "upscore2.", "upscore_pool4.")
 
     def __init__(
         self,

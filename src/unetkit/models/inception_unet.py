@@ -37,6 +37,8 @@ class InceptionBlock(nn.Module):
 
 
 class InceptionUNet(SegmentationModel):
+    head_names = ("head.",)
+
     def __init__(
         self, num_classes: int, in_channels: int = 3, *, base_channels=64, depth=4, pad_to_stride=False
     ):

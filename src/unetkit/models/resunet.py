@@ -55,6 +55,8 @@ class InputUnit(nn.Module):
 
 
 class ResUNet(SegmentationModel):
+    head_names = ("head.2.",)
+
     def __init__(
         self, num_classes: int, in_channels: int = 3, *, base_channels=64, depth=3, pad_to_stride=False
     ):

@@ -114,6 +114,7 @@ class U2Net(SegmentationModel):
     """U²-Net; ``cfg``/``sides`` select the full (44.0 M) or the small "P" (1.13 M) configuration."""
 
     stride = 1
+    head_names = ("side1.", "side2.", "side3.", "side4.", "side5.", "side6.", "outconv.")
 
     def __init__(self, num_classes: int, in_channels: int, cfg, sides, *, pad_to_stride: bool = False):
         super().__init__(num_classes, in_channels, pad_to_stride=pad_to_stride)

@@ -97,6 +97,8 @@ def valid_margin(depth: int) -> int:
 
 
 class UNet(SegmentationModel):
+    head_names = ("outc.",)
+
     def __init__(
         self,
         num_classes: int,

@@ -89,6 +89,7 @@ class UNetV2(SegmentationModel):
     """The original UNet V2 (stride 16). ``compact=True`` omits the unused ``blocks.0`` (28.3 M params)."""
 
     stride = 16
+    head_names = ("last_conv",)
 
     def __init__(self, num_classes: int, in_channels: int = 3, *, compact: bool = False, pad_to_stride=False):
         super().__init__(num_classes, in_channels, pad_to_stride=pad_to_stride)

@@ -75,6 +75,7 @@ class UpStage(nn.Module):
 
 class VNet(SegmentationModel):
     stride = 16
+    head_names = ("head.",)
 
     def __init__(
         self,
