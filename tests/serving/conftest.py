@@ -17,6 +17,16 @@ def _single_torch_thread():
         yield
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _pil_limit_untouched():
+    """A running app sets PIL's process-wide MAX_IMAGE_PIXELS and must restore it when it stops."""
+    from PIL import Image
+
+    before = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = before
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """Built once per test run; pytest-xdist workers share it (the first one builds, the others wait)."""

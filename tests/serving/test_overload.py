@@ -100,3 +100,13 @@ def test_not_ready_before_startup(engine):
     assert r.status_code == 503 and r.json()["error"] == "not_ready"
     r = client.post("/v1/predict", files=IMAGE)
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
+
+
+def test_pil_limit_is_set_while_serving_and_restored(engine):
+    from PIL import Image
+
+    before = Image.MAX_IMAGE_PIXELS
+    app = create_app(engine=engine, max_pixels=1234)
+    with TestClient(app):
+        assert Image.MAX_IMAGE_PIXELS == 1234
+    assert Image.MAX_IMAGE_PIXELS == before

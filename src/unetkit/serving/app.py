@@ -133,7 +133,6 @@ class Service:
 def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **settings: Any) -> FastAPI:
     """Build the service. The model in ``model_dir`` is loaded here, once (or pass a ready ``engine``)."""
     config = ServeSettings(**settings)
-    configure_pil(config.max_pixels)
     if engine is None:
         if model_dir is None:
             raise ValueError("create_app needs model_dir or engine")
@@ -144,11 +143,13 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        previous = configure_pil(config.max_pixels)  # process-wide; restored when the service stops
         await service.start()
         try:
             yield
         finally:
             await service.stop()
+            configure_pil(previous)
 
     app = FastAPI(
         title="unetkit segmentation service",

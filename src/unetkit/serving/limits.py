@@ -78,9 +78,14 @@ class ServeSettings:
         return asdict(self)
 
 
-def configure_pil(max_pixels: int) -> None:
-    """Make PIL itself refuse decompression bombs above the serving limit (belt and braces)."""
-    Image.MAX_IMAGE_PIXELS = max(int(max_pixels), 1)
+def configure_pil(max_pixels: int | None) -> int | None:
+    """Make PIL itself refuse decompression bombs above the serving limit (belt and braces).
+
+    Returns the previous value (``None`` = PIL's check disabled) so that it can be restored.
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max(int(max_pixels), 1)
+    return previous
 
 
 def decode_image(data: bytes, *, max_pixels: int, part: str = "image") -> np.ndarray:
