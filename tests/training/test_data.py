@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import make_project, tiny_config
 from unetkit.models.preprocess import normalize, resize_image, resize_labels
@@ -126,3 +128,18 @@ def test_window_helpers():
     assert tile_windows(5, 4, 2, 4) == [(0, 0), (2, 0), (4, 0)]
     top, left = random_window(lbl, 3, 3, np.random.default_rng(0))
     assert 0 <= top <= 2 and 0 <= left <= 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 40), world=st.integers(1, 4), batch=st.integers(1, 5), seed=st.integers(0, 9))
+def test_sharded_epoch_covers_every_sample_and_steps_match_one_process(n, world, batch, seed):
+    ranks = [
+        ShardSampler(n, shuffle=True, seed=seed, rank=r, world=world, batch_size=batch) for r in range(world)
+    ]
+    shards = [[i for i, _ in s] for s in ranks]
+    assert len({len(s) for s in shards}) == 1  # equal length: no rank waits at a collective
+    assert set().union(*map(set, shards)) == set(range(n))
+    one = [i for i, _ in ShardSampler(n, shuffle=True, seed=seed, batch_size=batch * world)]
+    for k in range(min(len(shards[0]), n // world) // batch):
+        step = sorted(i for s in shards for i in s[k * batch : (k + 1) * batch])
+        assert step == sorted(one[k * batch * world : (k + 1) * batch * world])
