@@ -231,8 +231,7 @@ class ShardSampler(Sampler):
     def shard(self) -> np.ndarray:
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-            pad = (-self.n) % self.world
-            order = np.concatenate([order, order[:pad]]) if pad else order
+            order = np.resize(order, self.n + (-self.n) % self.world)  # cyclic padding, even when n < world
         else:
             order = np.arange(self.n)
         return order[self.rank :: self.world]
