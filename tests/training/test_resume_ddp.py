@@ -91,3 +91,18 @@ def test_ddp_two_cpu_processes_match_one_process_with_double_batch(tmp_path):
     assert (
         json.loads((tmp_path / "ddp" / "checkpoints" / "last.json").read_text())["checkpoint"] == "00000001"
     )
+
+
+def test_unused_unet_v2_block_is_excluded_from_ddp():
+    import torch
+
+    from unetkit.models import create_model
+    from unetkit.training.ddp import freeze_unused_parameters
+
+    model = create_model("unet_v2", 2)
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    frozen = freeze_unused_parameters(model, (2, 3, 32, 32), torch.device("cpu"))
+    assert frozen and all(n.startswith("blocks.0.") for n in frozen)
+    assert len(frozen) == sum(1 for n, _ in model.named_parameters() if n.startswith("blocks.0."))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # BatchNorm stats untouched
+    assert all(p.grad is None for p in model.parameters())

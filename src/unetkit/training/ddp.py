@@ -134,3 +134,25 @@ def barrier() -> None:
 def cleanup() -> None:
     if is_distributed():
         dist.destroy_process_group()
+
+
+def freeze_unused_parameters(
+    model: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device
+) -> list[str]:
+    """Find parameters that never receive a gradient (e.g. UNet V2's unused ``blocks.0``) with one dry
+    forward/backward in train mode and set ``requires_grad=False`` on them, so DistributedDataParallel does not
+    wait for their gradients. BatchNorm buffers are restored afterwards. Returns the frozen names."""
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    model.train()
+    out = model(torch.zeros(input_shape, device=device))
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    sum(o.float().sum() for o in outs).backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            b.copy_(buffers[name])
+    for name, p in model.named_parameters():
+        if name in unused:
+            p.requires_grad_(False)
+    return unused

@@ -98,6 +98,12 @@ class Trainer:
         self.net: nn.Module = self.model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
+            shape = (2, 3, cfg.input_size.height, cfg.input_size.width)
+            frozen = ddp.freeze_unused_parameters(self.model, shape, self.device)
+            if frozen and self.is_main:
+                log.info(
+                    "%d parameters never get a gradient (e.g. %s); excluded from DDP", len(frozen), frozen[0]
+                )
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
         lc = cfg.unetkit.loss
