@@ -59,6 +59,7 @@ def test_docs_configs_load_unchanged(tmp_path):
         ({"lr": 0}, "$.lr", "greater than 0"),
         ({"gpu_devices": []}, "$.gpu_devices", "at least 1"),
         ({"gpu_devices": [0, -1]}, "$.gpu_devices[1]", "greater than or equal to 0"),
+        ({"gpu_devices": [1, 1]}, "$.gpu_devices", "duplicate"),
         ({"special_classes": {"background": "x", "neutral": "x"}}, "$.special_classes", "Non-unique special"),
         ({"val_every": 3}, "$.val_every", "no checkpoint"),
         ({"weights_init_type": "random"}, "$.weights_init_type", "transfer_learning"),

@@ -213,6 +213,8 @@ def parse_config(data: Any, *, file: object | None = None, warn: bool = True) ->
             file=file,
             json_path="$.special_classes",
         )
+    if len(set(cfg.gpu_devices)) != len(cfg.gpu_devices):
+        raise ConfigError(f"duplicate device ids {cfg.gpu_devices}", file=file, json_path="$.gpu_devices")
     if cfg.val_every > cfg.epochs:
         raise ConfigError(
             f"val_every ({cfg.val_every}) is larger than epochs ({cfg.epochs}): no validation and therefore no "
