@@ -80,8 +80,11 @@ class Trainer:
         self.val_errors = CorruptionTracker("val", cfg.allow_corrupted_samples.val)
 
         self.model_name = cfg.unetkit.model
-        self.model = create_model(self.model_name, self.num_classes, **creation_options(cfg))
         self.state = self.run.load_state() if job.resume else None
+        options = creation_options(cfg)
+        if self.state is not None or (job.init is not None and cfg.weights_init_type == "continue_training"):
+            options.pop("encoder_weights", None)  # every weight comes from the checkpoint
+        self.model = create_model(self.model_name, self.num_classes, **options)
         if self.state is not None:
             ckpt = self.run.checkpoint_dir(int(self.state["checkpoint"]))
             load_state_dict_flexible(self.model, load_state_file(ckpt / "model.pt"), strict=True)
