@@ -63,20 +63,41 @@ def test_full_service_answers_503_with_retry_after(engine):
 
 
 def test_slow_request_times_out_with_504_and_service_recovers(engine):
-    app = create_app(engine=engine, max_batch=2, max_wait_ms=0, timeout_s=0.2, max_queue=1)
+    app = create_app(engine=engine, max_batch=2, max_wait_ms=0, timeout_s=0.2)
     with TestClient(app, raise_server_exceptions=False) as client:
-        engine.delay = 1.5
+        engine.delay = 1.0
         try:
             r = client.post("/v1/predict", files=IMAGE)
-            assert r.status_code == 504 and r.json()["error"] == "timeout"
-            # the abandoned work still runs and still holds its admission slot
-            busy = client.post("/v1/predict", files=IMAGE)
-            assert busy.status_code == 503 and busy.json()["error"] == "overloaded"
         finally:
             engine.delay = 0.0
-        time.sleep(1.8)
+        assert r.status_code == 504 and r.json()["error"] == "timeout"
+        assert "0.2 s" in r.json()["detail"]
+        time.sleep(1.2)  # the batch that was already running finishes
         assert client.post("/v1/predict", files=IMAGE).status_code == 200
-        assert client.get("/v1/model").json()["service"]["inflight"] == 0
+        service = client.get("/v1/model").json()["service"]
+        assert service["inflight"] == 0 and service["internal_errors"] == 0
+
+
+def test_abandoned_request_stops_using_the_model(engine):
+    """A sliding window of 48 windows (6 batches of 8, 0.3 s each) abandoned after 0.5 s stops early."""
+    import json
+
+    app = create_app(engine=engine, max_batch=8, max_wait_ms=0, timeout_s=0.5)
+    mode = {"name": "sliding_window", "window": {"width": 8, "height": 8}}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        before = client.get("/v1/model").json()["service"]["batching"]["items"]
+        engine.delay = 0.3
+        try:
+            started = time.monotonic()
+            r = client.post("/model/inference", files=IMAGE, data={"mode": json.dumps(mode)})
+            assert r.status_code == 504
+            while client.get("/v1/model").json()["service"]["inflight"]:
+                time.sleep(0.05)
+            elapsed = time.monotonic() - started
+        finally:
+            engine.delay = 0.0
+        items = client.get("/v1/model").json()["service"]["batching"]["items"] - before
+    assert items < 48 and elapsed < 1.6  # all 48 windows would take 1.8 s
 
 
 def test_server_fault_is_a_json_500_and_counted(engine):

@@ -9,6 +9,7 @@ Retry-After) and each request has a deadline (``timeout_s`` → 504).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import time
@@ -58,6 +59,7 @@ class Service:
         self.pool: ThreadPoolExecutor | None = None
         self.inflight = 0
         self._lock = threading.Lock()
+        self._local = threading.local()  # per request thread: the request's deadline
         self.ready = False
         self.handled = 0
         self.rejected = 0
@@ -81,12 +83,23 @@ class Service:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
     def forward(self, items: list) -> list:
-        """Model forward for code running in a request thread: chunks of ≤ max_batch go through the batcher."""
+        """Model forward for code running in a request thread: chunks of ≤ max_batch go through the batcher.
+
+        Past the request's deadline the work is abandoned here, so a request that already got its 504
+        stops using the model at its next forward pass.
+        """
         out: list = []
         step = self.settings.max_batch
+        deadline = getattr(self._local, "deadline", None)
         for start in range(0, len(items), step):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise RequestAbandoned("the request passed its deadline")
             chunk = items[start : start + step]
-            out.extend(self.batcher.submit_from_thread_many(chunk))
+            try:
+                out.extend(self.batcher.submit_from_thread_many(chunk, timeout=remaining))
+            except concurrent.futures.TimeoutError:
+                raise RequestAbandoned("the request passed its deadline") from None
         return out
 
     async def run(self, job: Callable[[], Any]) -> Any:
@@ -109,25 +122,45 @@ class Service:
         # still counts against the bound.
         with self._lock:
             self.inflight += 1
-        work = self.pool.submit(job)
+        work = self.pool.submit(self._with_deadline, job, time.monotonic() + self.settings.timeout_s)
         work.add_done_callback(self._release)
+        result = asyncio.wrap_future(work)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(work)), self.settings.timeout_s)
-        except asyncio.TimeoutError:
+            return await asyncio.wait_for(asyncio.shield(result), self.settings.timeout_s)
+        except (asyncio.TimeoutError, RequestAbandoned):
             work.cancel()  # only succeeds if it has not started
+            result.add_done_callback(_consume_outcome)
             raise ApiError(
                 504,
                 "timeout",
                 f"the request took longer than {self.settings.timeout_s:g} s and was abandoned",
             ) from None
-        except asyncio.CancelledError:  # the client went away
+        except asyncio.CancelledError:  # the client went away; the deadline still ends the work
             work.cancel()
+            result.add_done_callback(_consume_outcome)
             raise
+
+    def _with_deadline(self, job: Callable[[], Any], deadline: float) -> Any:
+        self._local.deadline = deadline
+        try:
+            return job()
+        finally:
+            self._local.deadline = None
 
     def _release(self, _future) -> None:
         with self._lock:
             self.inflight -= 1
             self.handled += 1
+
+
+class RequestAbandoned(Exception):
+    """Raised inside an abandoned request's thread (its caller already got a 504)."""
+
+
+def _consume_outcome(future: asyncio.Future) -> None:
+    """Retrieve an abandoned request's outcome so that asyncio does not log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **settings: Any) -> FastAPI:

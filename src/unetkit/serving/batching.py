@@ -8,6 +8,7 @@ A full queue refuses new items at once (:class:`QueueFullError` → HTTP 503 wit
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import time
 from collections.abc import Callable, Sequence
@@ -149,8 +150,12 @@ class MicroBatcher:
         fut: ThreadFuture = asyncio.run_coroutine_threadsafe(self.submit(item), self._loop)
         return fut.result()
 
-    def submit_from_thread_many(self, items: Sequence[Any]) -> list[Any]:
-        """Blocking: queue all ``items`` at once (so they can share a batch) and wait for every result."""
+    def submit_from_thread_many(self, items: Sequence[Any], timeout: float | None = None) -> list[Any]:
+        """Blocking: queue all ``items`` at once (so they can share a batch) and wait for every result.
+
+        After ``timeout`` seconds the items are withdrawn (those not yet running are skipped) and
+        ``concurrent.futures.TimeoutError`` is raised.
+        """
         if self._loop is None:
             raise BatcherClosedError("the inference worker is not running")
 
@@ -158,7 +163,11 @@ class MicroBatcher:
             return list(await asyncio.gather(*(self.submit(item) for item in items)))
 
         fut: ThreadFuture = asyncio.run_coroutine_threadsafe(_all(), self._loop)
-        return fut.result()
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise
 
     async def _gather(self) -> list[_Entry]:
         assert self._queue is not None
