@@ -77,7 +77,7 @@ def load_vgg16_bn_encoder(
     Every VGG layer the model maps must be present with a compatible shape (UnetkitError otherwise).
     ``classifier.*`` weights are used only where the model maps them and the shapes allow (FCN fc6/fc7).
     """
-    from unetkit.models.checkpoint import load_state_file
+    from unetkit.models.state_dict import load_state_file
 
     if state is None:
         path = resolve_vgg16_bn_weights(source)
