@@ -301,6 +301,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def fit(self) -> None:
+        """Train to the end (or raise); the progress bar and log files are closed in any case."""
+        try:
+            self._fit()
+        finally:
+            if self.log:
+                self.log.close()
+
+    def _fit(self) -> None:
         cfg, ipe = self.cfg, self.iters_per_epoch
         if self.log:
             self.log.message(
