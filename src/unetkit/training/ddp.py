@@ -47,9 +47,9 @@ def plan_devices(cfg: TrainConfig) -> DevicePlan:
     bt, bv = cfg.batch_size.train, cfg.batch_size.val
     if under_torchrun():
         world = int(os.environ["WORLD_SIZE"])
-        local = int(os.environ["LOCAL_RANK"])
-        if torch.cuda.is_available():
-            return DevicePlan("cuda", (local,), world, bt, bv, "nccl", torchrun=True)
+        if torch.cuda.is_available():  # process LOCAL_RANK uses cuda:LOCAL_RANK
+            ids = tuple(range(torch.cuda.device_count()))
+            return DevicePlan("cuda", ids, world, bt, bv, "nccl", torchrun=True)
         return DevicePlan("cpu", (), world, bt, bv, "gloo", torchrun=True)
     cpu_procs = cfg.unetkit.ddp_cpu_processes
     if cpu_procs:
