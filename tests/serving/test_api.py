@@ -115,7 +115,8 @@ def test_onnxruntime_backend_agrees_with_torch(tiny_checkpoint, predictor):
     app = create_app(tiny_checkpoint, device="cpu", backend="onnxruntime", max_batch=4, max_wait_ms=20)
     images = [sample_image(11 + i) for i in range(6)]
     with TestClient(app) as c:
-        assert c.get("/v1/model").json()["backend"] == "onnxruntime"
+        info = c.get("/v1/model").json()
+        assert info["backend"] == "onnxruntime" and info["device"] == "CPUExecutionProvider"
         with ThreadPoolExecutor(6) as pool:  # concurrent requests: batched ONNX forward passes
             bodies = list(pool.map(lambda im: c.post("/v1/predict", files=upload(im)).json(), images))
         stats = c.get("/v1/model").json()["service"]["batching"]

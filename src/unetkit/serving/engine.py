@@ -39,7 +39,12 @@ class ServingEngine:
 
         info = read_checkpoint_info(model_dir)
         predictor = Predictor.from_checkpoint(model_dir, device=device, backend=backend)
-        dev = getattr(predictor.backend, "device", device)
+        session = getattr(predictor.backend, "session", None)  # onnxruntime: report the provider in use
+        dev = (
+            session.get_providers()[0]
+            if session is not None
+            else getattr(predictor.backend, "device", device)
+        )
         return cls(predictor, info=info, backend=backend, device=str(dev))
 
     # -------------------------------------------------------------- batching
