@@ -97,7 +97,7 @@ def valid_margin(depth: int) -> int:
 
 
 class UNet(SegmentationModel):
-    head_names = ("outc.",)
+    head_names = ("outc.conv.",)
 
     def __init__(
         self,
