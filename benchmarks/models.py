@@ -1,7 +1,7 @@
 """Model-zoo benchmark: parameters, GMACs, forward and forward+backward throughput, peak memory.
 
     .venv/bin/python benchmarks/models.py                      # every model, CPU, 256×256, batch 2
-    .venv/bin/python benchmarks/models.py --device cuda --amp  # GPU, bf16 autocast
+    .venv/bin/python benchmarks/models.py --device cuda --amp  # GPU, bf16 autocast (--amp-dtype float16)
     .venv/bin/python benchmarks/models.py --models unet,u2netp --iters 5 --json out.json
 
 Each model runs in its own subprocess so that the peak resident memory (CPU, ``ru_maxrss``) belongs to that
@@ -50,7 +50,8 @@ def measure(name: str, args) -> dict:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x1)
     gmacs = counter.get_total_flops() / 2 / 1e9
-    amp = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=args.amp)
+    amp_dtype = torch.float16 if args.amp_dtype == "float16" else torch.bfloat16
+    amp = torch.autocast(device.split(":")[0], dtype=amp_dtype, enabled=args.amp)
     x = torch.randn(batch, 3, size, size, device=device)
     base_rss = _rss_mib()
     if device.startswith("cuda"):
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iters", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--classes", type=int, default=2)
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast")
+    parser.add_argument("--amp", action="store_true", help="run under torch.autocast")
+    parser.add_argument("--amp-dtype", choices=("bfloat16", "float16"), default="bfloat16")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     ARGS = args = parser.parse_args(argv)
@@ -132,7 +134,7 @@ def main(argv=None) -> int:
     import torch
 
     print(
-        f"# device={args.device} size={args.size} batch={args.batch} iters={args.iters} amp={args.amp} "
+        f"# device={args.device} size={args.size} batch={args.batch} iters={args.iters} amp={args.amp and args.amp_dtype} "
         f"torch={torch.__version__} threads={torch.get_num_threads()} cpu={platform.processor() or platform.machine()} "
         f"cores={os.cpu_count()}",
         flush=True,
