@@ -7,7 +7,6 @@ bilinearly at inference although it trained with bicubic; unetkit uses bicubic f
 
 from __future__ import annotations
 
-import atexit
 import json
 import shutil
 import tempfile
@@ -127,9 +126,12 @@ class Predictor:
                 from unetkit.inference.export import export_onnx
 
                 tmp = Path(tempfile.mkdtemp(prefix="unetkit-onnx-"))
-                atexit.register(shutil.rmtree, tmp, True)
-                onnx_path = export_onnx(checkpoint_dir, tmp / "model.onnx")
-            engine = OnnxBackend(onnx_path, dev)
+                try:  # the session holds the model in memory: the exported file is not needed after loading
+                    engine = OnnxBackend(export_onnx(checkpoint_dir, tmp / "model.onnx"), dev)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                engine = OnnxBackend(onnx_path, dev)
         else:
             raise UnetkitError(f"unknown backend {backend!r}; expected torch or onnxruntime")
         return cls(
