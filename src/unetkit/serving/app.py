@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, File, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from unetkit import __version__
 from unetkit.errors import UnetkitError
@@ -189,11 +191,23 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
         version=__version__,
         description="Original Supervisely REST protocol (`/model/*`), a modern JSON API (`/v1/*`) and a web page.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local Swagger UI files (works offline)
     )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_upload_bytes)
     install_error_handlers(app, service.count_internal_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} — API docs",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
