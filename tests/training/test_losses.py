@@ -7,6 +7,7 @@ from unetkit.training.losses import (
     bce_dice_loss,
     build_criterion,
     ce_loss,
+    class_argmax,
     focal_loss,
     vnet_dice_loss,
 )
@@ -94,3 +95,9 @@ def test_batch_metrics_exclude_neutral():
     assert m["accuracy"].item() == pytest.approx(2 / 3)
     assert m["dice"].item() == pytest.approx(2 * 1 / (1 + 2 + 1e-5))
     assert "dice" not in batch_metrics(logits, target, NEUTRAL, binary=False)
+
+
+@pytest.mark.parametrize("c", [2, 3, 5])
+def test_class_argmax_matches_argmax_including_ties(c):
+    logits = torch.randint(0, 3, (2, c, 6, 7)).float()  # many ties
+    assert torch.equal(class_argmax(logits), logits.argmax(1))

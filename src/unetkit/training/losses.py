@@ -139,10 +139,17 @@ def build_criterion(
     return table[name], name
 
 
+def class_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """argmax over channels (first maximum wins), much faster than ``Tensor.argmax(1)`` on the CPU."""
+    if logits.shape[1] == 2:
+        return (logits[:, 1] > logits[:, 0]).long()
+    return logits.max(1).indices
+
+
 @torch.no_grad()
 def batch_metrics(logits: torch.Tensor, target: torch.Tensor, ignore_index: int, binary: bool) -> dict:
     """Original per-batch metrics as 0-d tensors: accuracy (neutral excluded) and, when binary, hard dice."""
-    pred = logits.argmax(1)
+    pred = class_argmax(logits)
     valid = target != ignore_index
     n_valid = valid.sum()
     correct = ((pred == target) & valid).sum()

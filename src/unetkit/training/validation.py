@@ -12,7 +12,7 @@ from torch import nn
 from unetkit.metrics import ConfusionMatrix
 from unetkit.training import ddp
 from unetkit.training.data import CorruptionTracker
-from unetkit.training.losses import batch_metrics
+from unetkit.training.losses import batch_metrics, class_argmax
 
 
 @torch.no_grad()
@@ -42,7 +42,7 @@ def run_validation(
         n = x.shape[0]
         dice = m["dice"].item() if binary else 0.0
         sums += torch.tensor([loss.item() * n, m["accuracy"].item() * n, dice * n, n], dtype=torch.float64)
-        cm.update(logits.argmax(1).cpu().numpy(), y.cpu().numpy())
+        cm.update(class_argmax(logits).cpu().numpy(), y.cpu().numpy())
     model.train()
     flat = torch.cat([sums, torch.from_numpy(cm.matrix.astype(np.float64)).flatten()])
     red = ddp.all_reduce_sum(flat.to(device)).cpu()
