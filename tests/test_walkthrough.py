@@ -4,7 +4,8 @@ Only size knobs change, each one explicit below:
 
 * ``../shared/data/chasedb1`` holds 3 CHASE DB1 images (01L, 01R and 09L) downscaled 4x instead of 20 full-size
   ones, so the commands see the same folder layout and file names (``vessels`` gets 2 images, ``vessels_test`` 1);
-* ``examples/vessels/train_cpu.json`` is replaced by a copy with 1 epoch, a 64x64 input and a 4-channel U-Net;
+* ``examples/vessels/train_cpu.json`` is replaced by a copy with 1 epoch, a 64x64 input, a 4-channel U-Net and
+  no data-loader worker processes;
 * port 8000 becomes a free port.
 
 Blocks preceded by ``<!-- walkthrough-test: skip ... -->`` are not run (``bash run.sh setup`` needs the network;
