@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -74,13 +75,14 @@ def measure(name: str, args) -> dict:
         mode()
         for _ in range(args.warmup):
             fn()
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(args.iters):
+        times = []
+        for _ in range(args.iters):  # median of single iterations: robust to load spikes on shared machines
+            _sync(device)
+            start = time.perf_counter()
             fn()
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        results[f"{label}_img_s"] = round(batch * args.iters / elapsed, 2)
+            _sync(device)
+            times.append(time.perf_counter() - start)
+        results[f"{label}_img_s"] = round(batch / statistics.median(times), 2)
     if device.startswith("cuda"):
         results["peak_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     else:
@@ -112,7 +114,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="", help="comma-separated names (default: all registered)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--iters", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--classes", type=int, default=2)
     parser.add_argument("--amp", action="store_true", help="run under torch.autocast")
