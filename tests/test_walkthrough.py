@@ -136,12 +136,19 @@ def test_walkthrough_runs_as_written(tmp_path, chasedb1_dir):
     assert len(list((repo / "vessels_test" / "ds0" / "img").iterdir())) == 1
     meta = json.loads((repo / "inf_01" / "meta.json").read_text())
     assert {"vessel", "vessel_unet", "bg_unet"} <= {c["title"] for c in meta["classes"]}
+    assert (repo / "vessels_train.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    tags = json.loads((repo / "vessels_train" / "meta.json").read_text())["tags"]
+    assert {"train", "val"} <= {t["name"] for t in tags}
+    assert (repo / "runs" / "vessels" / "checkpoints" / "best.json").is_file()
     metrics = json.loads((repo / "metrics.json").read_text())
-    assert metrics["images"] == 1
+    assert metrics["images"] == 1 and "vessel" in metrics["pooled"]["per_class"]
+    assert (repo / "inf_01_render" / "ds0" / "overlays" / "Image_09L.jpg").is_file()
     assert (repo / "vessels.onnx").stat().st_size > 0
     ann = json.loads((repo / "ann.json").read_text())
     assert ann["size"] == {"height": 960 // SCALE, "width": 999 // SCALE}
     assert all(o["classTitle"].endswith("_model") for o in ann["objects"])
     pred = json.loads((repo / "pred.json").read_text())
     assert [c["title"] for c in pred["classes"]] == ["bg", "vessel"]
+    with Image.open(repo / "Image_09L_mask.png") as mask:
+        assert mask.size == (999 // SCALE, 960 // SCALE)
     print(f"walkthrough ran in {seconds:.1f} s")
