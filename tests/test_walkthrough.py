@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,6 +97,7 @@ def build_script(text: str, *, config: Path, port: int) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_walkthrough_runs_as_written(tmp_path, chasedb1_dir):
+    assert shutil.which("curl"), "the walkthrough's serving step needs curl on PATH"
     repo = tmp_path / "unetkit"
     repo.mkdir()
     (repo / "examples").symlink_to(REPO_ROOT / "examples")
