@@ -10,7 +10,6 @@ import logging
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -247,11 +246,9 @@ class ShardSampler(Sampler):
         return math.ceil(len(self.shard()) / self.batch_size)
 
 
-def _worker_init(_worker_id: int) -> None:
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-
-
+# Workers are forked (PyTorch's default on Linux). They must not call cv2.setNumThreads: reconfiguring the
+# OpenCV thread pool inherited from the parent can deadlock in the child. PyTorch already sets one torch
+# thread per worker.
 def make_loader(
     dataset: SegmentationDataset, sampler: ShardSampler, workers: int, pin_memory: bool
 ) -> DataLoader:
@@ -264,5 +261,4 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=False,
         persistent_workers=workers > 0,
-        worker_init_fn=_worker_init if workers > 0 else None,
     )
