@@ -22,7 +22,8 @@ def test_extensions_bf16_augment_patches_cosine_focal_class_weights(tmp_path):
         "patch_sampling": {"mode": "random_crop", "foreground_prob": 0.5},
         "loss": {"name": "focal", "class_weights": {"bg": 0.5, "lemon": 2.0}}, "grad_clip": 1.0,
     }  # fmt: skip
-    res = train(proj, tiny_config(epochs=2, val_every=1, unetkit=ext), tmp_path / "run", progress=False)
+    cfg = tiny_config(epochs=2, val_every=1, unetkit=ext, data_workers={"train": 1, "val": 1})
+    res = train(proj, cfg, tmp_path / "run", progress=False)
     recs = [r for r in res.records if r["type"] == "train"]
     lrs = [r["lr"] for r in recs]
     assert lrs[0] == pytest.approx(0.005) and lrs[1] == pytest.approx(0.01)  # warm-up then cosine

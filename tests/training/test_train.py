@@ -110,6 +110,35 @@ def test_cli_train_and_config_error_exit_code(tiny_project, tmp_path, capsys):
                "--model", "unet", "--no-progress"])  # fmt: skip
     assert rc == 0
     assert read_checkpoint_info(tmp_path / "r" / "checkpoints" / "00000000").model_name == "unet"
+    # --resume of a finished run is a no-op; a different config is refused
+    assert (
+        main(
+            [
+                "train",
+                "--project",
+                str(tiny_project),
+                "--out",
+                str(tmp_path / "r"),
+                "--resume",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    good.write_text(json.dumps(tiny_config(epochs=2, val_every=1)))
+    rc = main(
+        [
+            "train",
+            "--project",
+            str(tiny_project),
+            "--config",
+            str(good),
+            "--out",
+            str(tmp_path / "r"),
+            "--resume",
+        ]
+    )
+    assert rc == 2 and "differs from the run's train_config.json in epochs" in capsys.readouterr().err
 
 
 def test_corrupt_samples_are_counted(tiny_project, tmp_path):
