@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from unetkit.errors import ConfigError
 from unetkit.training.losses import (
     batch_metrics,
     bce_dice_loss,
@@ -65,7 +66,7 @@ def test_ce_is_nll_of_log_softmax_with_ignore_index():
 def test_auto_resolves_like_the_original():
     assert build_criterion("auto", 2, 2)[1] == "bce_dice"
     assert build_criterion("auto", 3, 3)[1] == "ce"
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="exactly 2 output classes"):
         build_criterion("bce_dice", 3, 3)
 
 

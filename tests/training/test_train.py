@@ -91,8 +91,14 @@ def test_stride_and_unknown_model_errors(tiny_project, tmp_path):
     with pytest.raises(ConfigError) as exc:
         train(tiny_project, cfg, tmp_path / "run", progress=False)
     assert exc.value.json_path == "$.input_size.width" and "multiple of 32" in str(exc.value)
-    with pytest.raises(ConfigError, match="unknown model"):
+    with pytest.raises(ConfigError, match="unknown model") as exc:
         train(tiny_project, tiny_config(), tmp_path / "run", model="no_such_model", progress=False)
+    assert exc.value.json_path == "$.unetkit.model"
+    bad = tiny_config()
+    bad["unetkit"]["model_options"] = {"base_chanels": 8}
+    with pytest.raises(ConfigError, match="base_chanels") as exc:
+        train(tiny_project, bad, tmp_path / "run", progress=False)
+    assert exc.value.json_path == "$.unetkit.model_options"
 
 
 def test_cli_train_and_config_error_exit_code(tiny_project, tmp_path, capsys):

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from unetkit.errors import ConfigError
+
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 DICE_SMOOTH = 1.0  # the original's "+1 inside the ×2" smoothing
@@ -124,7 +126,10 @@ def build_criterion(
     if name == "auto":
         name = "bce_dice" if num_classes == 2 else "ce"
     if name == "bce_dice" and num_classes != 2:
-        raise ValueError(f"loss 'bce_dice' needs exactly 2 output classes (bg + one), got {num_classes}")
+        raise ConfigError(
+            f"loss 'bce_dice' needs exactly 2 output classes (bg + one), got {num_classes}",
+            json_path="$.unetkit.loss.name",
+        )
     cw = class_weights
     table: dict[str, Criterion] = {
         "bce_dice": lambda lg, t: bce_dice_loss(lg, t, ignore_index, w_bce, w_dice, cw),

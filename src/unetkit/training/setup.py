@@ -55,7 +55,14 @@ def prepare(job: Job) -> Prepared:
     elif cfg.weights_init_type == "continue_training":
         found, mapping = init_weights.checkpoint_class_map(job.init)
         indexing = continue_training_indexing(indexing, mapping, sc.background, config_found=found)
-    check_model_stride(cfg, model_stride(cfg.unetkit.model, **creation_options(cfg)))
+    try:
+        stride = model_stride(cfg.unetkit.model, **creation_options(cfg))
+    except ConfigError as exc:
+        if exc.json_path:
+            raise
+        where = "$.unetkit.model" if "unknown model" in exc.message else "$.unetkit.model_options"
+        raise ConfigError(exc.message, json_path=where) from None
+    check_model_stride(cfg, stride)
     return Prepared(project, splits, indexing)
 
 
