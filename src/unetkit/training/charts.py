@@ -73,6 +73,9 @@ def write_charts(records: list[dict], out_path: Path) -> Path | None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=90)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, out_path)
     finally:
         plt.close(fig)
