@@ -101,3 +101,26 @@ def test_unet_v2_checkpoint_has_the_original_layout_and_interchanges(tmp_path):
         create_segmentation_classes([{"title": "fg", "color": "#FF0000"}], "bg", "neutral"),
         loaded.info.class_title_to_idx, "bg",
     ).class_title_to_idx == {"bg": 0, "fg": 1}  # fmt: skip
+
+
+def test_patience_policy_divides_lr_and_rebuilds_adam(tiny_project, tmp_path, monkeypatch):
+    losses = iter([1.0, 2.0, 3.0, 4.0])
+    real = loop.run_validation
+    created = []
+
+    def fake_validation(*args, **kwargs):
+        metrics = real(*args, **kwargs)
+        return {**metrics, "loss": next(losses)}
+
+    monkeypatch.setattr(loop, "run_validation", fake_validation)
+    monkeypatch.setattr(loop.Trainer, "_new_optimizer", lambda self, lr: created.append(lr) or torch.optim.Adam(
+        self.model.parameters(), lr=lr))  # fmt: skip
+    cfg = tiny_config(epochs=2, val_every=0.5, lr=0.01, lr_decreasing={"patience": 1, "lr_divisor": 10},
+                      validate_with_model_eval=False)  # fmt: skip
+    res = train(tiny_project, cfg, tmp_path / "run", progress=False)
+    assert [r["lr"] for r in res.records if r["type"] == "lr"] == pytest.approx([0.001, 0.0001])
+    assert created == pytest.approx([0.01, 0.001, 0.0001])  # a new Adam at each decrease
+    train_lrs = [r["lr"] for r in res.records if r["type"] == "train"]
+    assert train_lrs[0] == pytest.approx(0.01) and train_lrs[-1] == pytest.approx(0.001)  # before the 2nd cut
+    best = json.loads((tmp_path / "run" / "checkpoints" / "best.json").read_text())
+    assert best["checkpoint"] == "00000000"  # the lowest validation loss
