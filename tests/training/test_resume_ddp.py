@@ -26,6 +26,7 @@ def _val_losses(run):
 def test_resume_after_sigkill_mid_epoch_matches_an_uninterrupted_run(tmp_path):
     proj = make_project(tmp_path / "p", n_train=8, n_val=2)
     cfg = tiny_config(epochs=4, val_every=0.5, batch_size={"train": 1, "val": 2})
+    cfg["unetkit"]["deterministic"] = True  # bit-stable on CUDA as well
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     killed = tmp_path / "killed"
     script = textwrap.dedent(f"""

@@ -394,7 +394,15 @@ def run_process(
     errors=None,
     prepared: Prepared | None = None,
 ) -> None:
-    """Entry point of one training process (spawned or torchrun); re-raises user errors in the parent."""
+    """Entry point of one training process (spawned or torchrun); re-raises user errors in the parent.
+    Global torch settings changed for the run (determinism, cuDNN, threads) are restored afterwards."""
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.get_num_threads(),
+    )
     try:
         if plan.world > 1:
             ddp.init_process_group(plan, local_rank, port)
@@ -408,3 +416,6 @@ def run_process(
         raise
     finally:
         ddp.cleanup()
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
+        torch.set_num_threads(saved[4])
