@@ -48,7 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/chase"))
     ap.add_argument("--epochs", type=int, default=None, help="override examples/chase/train.json epochs")
     ap.add_argument("--base-channels", type=int, default=None, help="override the U-Net width")
-    ap.add_argument("--workers", type=int, default=2, help="DTL and data-loading workers")
+    ap.add_argument("--workers", type=int, default=2, help="DTL workers")
+    ap.add_argument(
+        "--recipe",
+        choices=("gpu", "cpu"),
+        default=None,
+        help="gpu: 256² patches, 32-channel U-Net, 40 epochs (examples/chase/*.json); cpu: 128² patches, "
+        "16-channel U-Net, 4 epochs (examples/chase/*_cpu.json). Default: gpu when CUDA is available.",
+    )
     args = ap.parse_args(argv)
 
     from unetkit.dtl.executor import load_inputs, run_graph
@@ -64,13 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.train and args.test):
         ap.error("give --train and --test, or --from-chase")
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    recipe = args.recipe or ("gpu" if device == "cuda" else "cpu")
+    suffix = "" if recipe == "gpu" else "_cpu"
     device_name = (
         torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({platform.processor() or 'x86_64'})"
     )
     times: dict[str, float] = {}
 
     t = time.perf_counter()
-    graph_json = json.loads((RECIPE / "patches.json").read_text())
+    graph_json = json.loads((RECIPE / f"patches{suffix}.json").read_text())
     graph_json[0]["src"] = [f"{args.train.name}/*"]  # the data layer reads the given project
     projects = load_inputs([args.train])
     graph = build_graph(graph_json, {p.name: p.meta for p in projects})
@@ -79,13 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     times["dtl"] = time.perf_counter() - t
     print(f"DTL: {report.written} patches in {times['dtl']:.0f} s", flush=True)
 
-    config = json.loads((RECIPE / "train.json").read_text())
+    config = json.loads((RECIPE / f"train{suffix}.json").read_text())
     if args.epochs is not None:
         config["epochs"] = args.epochs
         config["val_every"] = min(config["val_every"], args.epochs)
     if args.base_channels is not None:
         config["unetkit"]["model_options"]["base_channels"] = args.base_channels
-    config["data_workers"] = {"train": args.workers, "val": min(args.workers, 2)}
     if device == "cpu":
         config["unetkit"]["amp"] = "off"
     t = time.perf_counter()
@@ -95,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = time.perf_counter()
     predictor = Predictor.from_checkpoint(run.best_checkpoint, device=device)
-    inference_config = parse_config(json.loads((RECIPE / "inference.json").read_text()))
+    inference_config = parse_config(json.loads((RECIPE / f"inference{suffix}.json").read_text()))
     infer_project(predictor, args.test, args.out / "inference", inference_config, progress=False)
     times["infer"] = time.perf_counter() - t
 
@@ -103,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     vessel = m["pooled"]["per_class"]["vessel"]
     result = {
         "device": device_name,
+        "recipe": recipe,
         "images": m["images"],
         "f1": vessel["dice"],
         "roc_auc": (m.get("roc_auc") or {}).get("pooled"),
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_config": config,
     }
     (args.out / "chase_results.json").write_text(json.dumps(result, indent=2))
-    print(f"CHASE DB1 on {m['images']} test images, device {device_name}")
+    print(f"CHASE DB1 on {m['images']} test images, device {device_name}, recipe {recipe}")
     for key in ("f1", "roc_auc", "accuracy", "sensitivity", "specificity"):
         value = result[key]
         print(f"  {key:12s} {'n/a' if value is None else f'{value:.4f}'}")
