@@ -25,6 +25,8 @@ OUT_CLASSES = [
 MAPPING = {"bg": 0, "vessel": 1}
 SMALL = {"base_channels": 4, "depth": 2}
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script_method.* is deprecated:DeprecationWarning")
+
 
 def tiny(classes: int = 2, seed: int = 0, **options):
     torch.manual_seed(seed)

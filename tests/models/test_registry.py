@@ -10,6 +10,8 @@ from unetkit.errors import ConfigError
 from unetkit.models import create_model, list_models, model_stride, register_model
 from unetkit.models.u2net import official_outputs
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script_method.* is deprecated:DeprecationWarning")
+
 
 def test_registry_refuses_duplicates_and_unknowns():
     with pytest.raises(ValueError, match="already registered"):
