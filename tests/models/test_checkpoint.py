@@ -167,6 +167,10 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
             out_classes=OUT_CLASSES, class_title_to_idx=MAPPING,
         )  # fmt: skip
     assert not (tmp_path / "y").exists()
+    (tmp_path / "file").write_text("keep me")
+    with pytest.raises(UnetkitError, match="exists and is not a folder"):
+        save_tiny(tmp_path / "file")
+    assert (tmp_path / "file").read_text() == "keep me"
 
 
 def test_flexible_loading_strips_and_adds_prefix():

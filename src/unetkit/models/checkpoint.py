@@ -144,6 +144,8 @@ def save_checkpoint(
         "unetkit": section,
     }
     config_bytes = json.dumps(config, indent=2, default=_json_default).encode("utf-8")
+    if dir.exists() and not dir.is_dir():
+        raise UnetkitError("cannot write a checkpoint: the path exists and is not a folder", file=dir)
     dir.parent.mkdir(parents=True, exist_ok=True)
     if dir.exists():
         target = dir
