@@ -33,3 +33,14 @@ class ConfigError(UnetkitError):
 
 class GraphError(ConfigError):
     """A DTL graph is invalid (the message names the layer index and action)."""
+
+
+def json_path(loc: tuple | list, skip: tuple | frozenset = ()) -> str:
+    """A pydantic error location → ``$.a.b[2].c`` (parts in ``skip``, e.g. union tags, are left out)."""
+    path = "$"
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in skip:
+            path += f".{part}"
+    return path

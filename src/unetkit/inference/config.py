@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from unetkit.errors import ConfigError
+from unetkit.errors import ConfigError, json_path
 
 MATCH_ALL = "__all__"
 DEFAULT_MODEL_SUFFIX = "_unet"  # the UNet plugin's default, applied to full_image only
@@ -187,18 +187,6 @@ def effective_mode(user_mode: dict, *, default_suffix: str = DEFAULT_MODEL_SUFFI
     return _merge(merged, user_mode)
 
 
-def _json_path(loc: tuple) -> str:
-    path = "$"
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in MODE_NAMES:
-            continue  # discriminated-union tags are not part of the user's document
-        else:
-            path += f".{part}"
-    return path
-
-
 def parse_config(
     raw: object, *, file: object = None, default_suffix: str = DEFAULT_MODEL_SUFFIX
 ) -> InferenceConfig:
@@ -234,7 +222,7 @@ def parse_config(
             msg = "unknown setting"
         if was_v1 and err["loc"][:1] == ("model",):
             msg += " (a config without a `model` key is read as the v1 layout: its top-level keys move to `model`)"
-        raise ConfigError(msg, file=file, json_path=_json_path(err["loc"])) from None
+        raise ConfigError(msg, file=file, json_path=json_path(err["loc"], skip=MODE_NAMES)) from None
     mode = config.mode
     if isinstance(mode, SlidingWindowMode) and (
         mode.window.width - mode.min_overlap.x < 1 or mode.window.height - mode.min_overlap.y < 1

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from unetkit.errors import ConfigError
+from unetkit.errors import ConfigError, json_path
 
 INPUT_SIZE_MULTIPLE = 16
 
@@ -160,13 +160,6 @@ class TrainConfig(_Strict):
         return self.model_dump(mode="json")
 
 
-def _json_path(loc: tuple) -> str:
-    path = "$"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     cls: Any = model
     for part in loc:
@@ -196,7 +189,7 @@ def _error_from_validation(exc: ValidationError, file: object | None) -> ConfigE
     extra = len(exc.errors()) - 1
     if extra:
         msg += f" (and {extra} more problem{'s' if extra > 1 else ''})"
-    return ConfigError(msg, file=file, json_path=_json_path(loc))
+    return ConfigError(msg, file=file, json_path=json_path(loc))
 
 
 def parse_config(data: Any, *, file: object | None = None, warn: bool = True) -> TrainConfig:
