@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 import torch
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
@@ -45,8 +47,14 @@ def vgg16_bn_features_params(in_ch: int = 3) -> int:
 
 def read_key_list(name: str) -> list[tuple[str, tuple[int, ...]]]:
     """(key, shape) pairs from a ``*_state_dict_keys.txt`` spec file."""
+    path = SPEC / name
+    if not path.is_file():  # the spec lives beside the repo (../shared/spec), like the real data
+        message = f"spec key list not found: {path}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     rows = []
-    for line in (SPEC / name).read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line.strip():
             key, shape = line.split("\t")
             rows.append((key, tuple(int(v) for v in shape.strip("()").split(",") if v.strip())))
