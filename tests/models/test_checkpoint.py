@@ -13,6 +13,7 @@ from unetkit.models.checkpoint import (
     load_checkpoint,
     load_state_dict_flexible,
     read_checkpoint_info,
+    resolve_checkpoint_dir,
     save_checkpoint,
     transfer_weights,
 )
@@ -206,3 +207,33 @@ def test_transfer_weights_reports_by_name():
     assert [k for k, *_ in report.shape_mismatches] == ["outc.conv.weight", "outc.conv.bias"]
     assert report.shape_mismatches[0][1:] == ((2, 4, 1, 1), (3, 4, 1, 1))
     assert len(report.copied) == len(src.state_dict()) - 2
+
+
+def test_run_folders_and_pointers_resolve_to_the_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    save_tiny(run / "checkpoints" / "00000000")
+    save_tiny(run / "checkpoints" / "00000001")
+    (run / "checkpoints" / "best.json").write_text(json.dumps({"path": "checkpoints/00000000"}))
+    (run / "checkpoints" / "last.json").write_text(json.dumps({"path": "checkpoints/00000001"}))
+    assert resolve_checkpoint_dir(run) == run / "checkpoints" / "00000000"
+    assert resolve_checkpoint_dir(run / "checkpoints" / "best") == run / "checkpoints" / "00000000"
+    assert resolve_checkpoint_dir(run / "checkpoints" / "last") == run / "checkpoints" / "00000001"
+    assert read_checkpoint_info(run).path == run / "checkpoints" / "00000000"
+    assert load_checkpoint(run / "checkpoints" / "last").info.path == run / "checkpoints" / "00000001"
+    (run / "checkpoints" / "best.json").write_text("[]")
+    with pytest.raises(FormatError, match="best.json: \\$.path"):
+        resolve_checkpoint_dir(run)
+
+
+def test_checkpoint_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        ck = save_tiny(tmp_path / "ck")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(ck).st_mode) & 0o055 == 0o055  # group/others can read and enter
+    for name in ("model.pt", "config.json"):
+        assert stat.S_IMODE(os.stat(ck / name).st_mode) & 0o044 == 0o044

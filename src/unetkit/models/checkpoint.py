@@ -76,6 +76,10 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -83,6 +87,7 @@ def _atomic_write(path: Path, write) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -151,6 +156,7 @@ def save_checkpoint(
         target = dir
     else:
         target = Path(tempfile.mkdtemp(prefix=f".{dir.name}.", suffix=".tmp", dir=dir.parent))
+        os.chmod(target, 0o777 & ~_UMASK)  # mkdtemp creates 0700
     try:
         _atomic_write(target / MODEL_FILE, lambda fh: torch.save(state, fh))
         _atomic_write(target / CONFIG_FILE, lambda fh: fh.write(config_bytes))
@@ -177,9 +183,38 @@ def _size_pair(value, file: Path, json_path: str) -> tuple[int, int]:
     return int(value["width"]), int(value["height"])
 
 
+def resolve_checkpoint_dir(path) -> Path:
+    """A checkpoint folder from what users pass as ``--model``.
+
+    A checkpoint folder (holding ``config.json``) is returned as is; a training run folder gives its best
+    checkpoint (``RUN/checkpoints/best.json``, else ``last.json``); ``RUN/checkpoints/best`` or ``.../last``
+    follow that pointer file. Anything else is returned unchanged (and fails with a clear error when read).
+    """
+    path = Path(path)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    pointers = []
+    if path.name in ("best", "last") and not path.exists():
+        pointers.append(path.parent / f"{path.name}.json")
+    pointers += [path / "checkpoints" / "best.json", path / "checkpoints" / "last.json"]
+    for pointer in pointers:
+        if pointer.is_file():
+            try:
+                target = json.loads(pointer.read_text(encoding="utf-8"))["path"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise FormatError(
+                    f"not a checkpoint pointer: {exc}", file=pointer, json_path="$.path"
+                ) from None
+            return pointer.parent.parent / target  # pointers name the folder relative to the run folder
+    return path
+
+
 def read_checkpoint_info(dir) -> CheckpointInfo:
-    """Parse and validate ``dir/config.json`` (FormatError with the JSON path on problems)."""
-    dir = Path(dir)
+    """Parse and validate ``dir/config.json`` (FormatError with the JSON path on problems).
+
+    ``dir`` may also be a training run folder or a ``best`` / ``last`` pointer (see resolve_checkpoint_dir).
+    """
+    dir = resolve_checkpoint_dir(dir)
     if not dir.is_dir():
         raise UnetkitError("checkpoint folder not found", file=dir)
     cfg_path = dir / CONFIG_FILE
@@ -269,6 +304,7 @@ def read_checkpoint_info(dir) -> CheckpointInfo:
 def load_checkpoint(dir, map_location="cpu") -> LoadedCheckpoint:
     """Rebuild the model of a checkpoint folder, load its weights strictly, and return it in eval mode."""
     info = read_checkpoint_info(dir)
+    dir = info.path
     options = {k: v for k, v in info.model_options.items() if k not in INIT_ONLY_OPTIONS}
     try:
         model = create_model(info.model_name, info.num_classes, in_channels=info.in_channels, **options)
