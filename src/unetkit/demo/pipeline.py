@@ -179,7 +179,12 @@ def _write_report(out: Path, run_dir: Path, metrics: dict, times: dict[str, floa
     summary = [
         ("held-out images", str(metrics["images"])),
         ("vessel Dice (pooled)", f"{metrics['pooled']['per_class']['vessel']['dice']:.4f}"),
-        ("ROC-AUC (pooled)", "–" if auc.get("pooled") is None else f"{auc['pooled']:.4f}"),
+        (
+            "ROC-AUC (pooled)",
+            "– (the docs' inference config saves no probabilities)"
+            if auc.get("pooled") is None
+            else f"{auc['pooled']:.4f}",
+        ),
         ("model", f"{DEMO_TRAIN_CONFIG['unetkit']['model']} {DEMO_TRAIN_CONFIG['unetkit']['model_options']}"),
         ("time", ", ".join(f"{k} {v:.1f}s" for k, v in times.items())),
     ]
