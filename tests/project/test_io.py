@@ -123,3 +123,26 @@ def test_written_files_have_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_2018_v1_project_with_classes_json_reads_and_validates(tmp_path):
+    from unetkit.project import validate_project
+
+    meta, ann = sample_meta(), sample_annotation()
+    image = np.zeros((ann.height, ann.width, 3), np.uint8)
+    ProjectWriter(tmp_path / "p", meta).add_item("ds", "a.png", image, ann)
+    classes = json.loads((tmp_path / "p" / "meta.json").read_text())["classes"]
+    (tmp_path / "p" / "meta.json").unlink()
+    (tmp_path / "p" / "classes.json").write_text(json.dumps(classes))  # V1: the bare list of classes
+    project = Project.read(tmp_path / "p")
+    assert [c.title for c in project.meta.classes] == [c.title for c in meta.classes]
+    assert project.meta.tag_metas == []
+    # V1 had no tag metas: the only problems are the annotation's tags, each named by its JSON path
+    problems = validate_project(tmp_path / "p")
+    assert [(p.json_path, p.message) for p in problems] == [
+        ("$.tags[0]", "tag 'train' is not defined in meta.json"),
+        ("$.objects[0].tags[0]", "tag 'note' is not defined in meta.json"),
+    ]
+    (tmp_path / "p" / "classes.json").unlink()
+    with pytest.raises(FormatError, match="meta.json not found"):
+        Project.read(tmp_path / "p")

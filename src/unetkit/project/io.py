@@ -25,6 +25,7 @@ from unetkit.project.meta import ProjectMeta
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".mpo", ".bmp", ".png", ".webp")
 META_FILE = "meta.json"
+LEGACY_CLASSES_FILE = "classes.json"  # 2018 "V1" projects: just the list of classes
 NESTED_DIR = "datasets"
 
 
@@ -250,6 +251,13 @@ def walk_datasets(root: Path, problems: list | None = None) -> list[Dataset]:
     return out
 
 
+def meta_path_of(project_dir: Path) -> Path:
+    """``meta.json``, or a 2018 V1 project's ``classes.json`` when only that exists."""
+    meta_path = Path(project_dir) / META_FILE
+    legacy = Path(project_dir) / LEGACY_CLASSES_FILE
+    return legacy if not meta_path.is_file() and legacy.is_file() else meta_path
+
+
 class Project:
     """A project folder read from disk: meta + datasets (annotations are parsed lazily, per item)."""
 
@@ -264,7 +272,7 @@ class Project:
         path = Path(path)
         if not path.is_dir():
             raise FormatError("project folder not found", file=path)
-        meta_path = path / META_FILE
+        meta_path = meta_path_of(path)
         if not meta_path.is_file():
             raise FormatError("meta.json not found (not a Supervisely project folder?)", file=meta_path)
         meta = ProjectMeta.from_json(load_json(meta_path), file=meta_path)

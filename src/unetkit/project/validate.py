@@ -8,7 +8,7 @@ from pathlib import Path
 from unetkit.errors import FormatError, format_location
 from unetkit.project.annotation import Label, _read_tags, parse_misc, parse_size
 from unetkit.project.geometry import Bitmap, RawGeometry
-from unetkit.project.io import META_FILE, image_size, load_json, walk_datasets
+from unetkit.project.io import image_size, load_json, meta_path_of, walk_datasets
 from unetkit.project.meta import ProjectMeta
 
 
@@ -34,7 +34,7 @@ def validate_project(path) -> list[Problem]:
     problems: list[Problem] = []
     if not path.is_dir():
         return [Problem(str(path), "", "project folder not found")]
-    meta_path = path / META_FILE
+    meta_path = meta_path_of(path)
     try:
         meta = ProjectMeta.from_json(load_json(meta_path), file=meta_path)
     except FormatError as err:
