@@ -14,11 +14,11 @@ setup() {
   fi
   # torch first, pinned, so pip never pulls a multi-GB CUDA build as a dependency.
   if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
-    "$VENV/bin/pip" install --quiet "torch==2.13.0"
+    "$VENV/bin/pip" install --quiet --quiet "torch==2.13.0"
   fi
   local stamp="$VENV/.unetkit-installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    "$VENV/bin/pip" install --quiet -e ".[dev]"
+    "$VENV/bin/pip" install --quiet --quiet -e ".[dev]"
     touch "$stamp"
   fi
 }
