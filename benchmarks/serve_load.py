@@ -14,10 +14,7 @@ import asyncio
 import io
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -26,6 +23,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
+
+from unetkit.serving.launch import serve_process
 
 HOST = "127.0.0.1"  # never anything else
 SETTINGS = {
@@ -59,42 +58,13 @@ def build_small_checkpoint(folder: Path, input_size: int) -> Path:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def server(model: Path, flags: list[str], threads: int, device: str):
-    port = free_port()
-    cmd = [sys.executable, "-m", "unetkit", "serve", "--model", str(model)]
-    cmd += ["--host", HOST, "--port", str(port), "--device", device]
-    cmd += ["--log-level", "warning", "--max-queue", "256", *flags]
+    extra = ["--device", device, "--log-level", "warning", "--max-queue", "256", *flags]
     if threads:
-        cmd += ["--threads", str(threads)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode(errors='replace')}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.2)
+        extra += ["--threads", str(threads)]
+    with serve_process(model, *extra, host=HOST, startup_s=120) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 async def measure(url: str, body: bytes, concurrency: int, total: int, max_time_s: float) -> dict:

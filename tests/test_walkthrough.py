@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from unetkit.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WALKTHROUGH = REPO_ROOT / "docs" / "walkthrough.md"
@@ -47,12 +48,6 @@ def bash_blocks(text: str) -> list[tuple[str, bool]]:
         blocks.append((m.group("code"), skipped))
         pos = m.end()
     return blocks
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_small_chase(src: Path, dst: Path) -> None:

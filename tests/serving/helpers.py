@@ -125,53 +125,11 @@ def one_torch_thread():
         torch.set_num_threads(before)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_process(checkpoint: Path, *extra: str, startup_s: float = 90.0):
-    """`python -m unetkit serve` on 127.0.0.1 and a free port; yields the base URL, stops the process after."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-    import time
+    """`python -m unetkit serve` on 127.0.0.1 and a free port, one CPU thread; yields the base URL."""
+    from unetkit.serving.launch import serve_process as launch
 
-    import httpx
-
-    port = free_port()
-    cmd = [sys.executable, "-m", "unetkit", "serve", "--model", str(checkpoint), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--device", "cpu", "--threads", "1", "--log-level", "warning", *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + startup_s
-            while True:
-                if proc.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(
-                        f"server exited with {proc.returncode}:\n{log.read().decode(errors='replace')}"
-                    )
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server not ready after {startup_s} s")
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    flags = ["--device", "cpu", "--threads", "1", "--log-level", "warning", *extra]
+    with launch(checkpoint, *flags, startup_s=startup_s, env={"OMP_NUM_THREADS": "1"}) as url:
+        yield url

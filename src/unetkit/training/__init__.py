@@ -82,6 +82,7 @@ def train(
     """
     import torch.multiprocessing as mp
 
+    from unetkit.ports import free_port
     from unetkit.training import ddp
     from unetkit.training.charts import read_metrics
     from unetkit.training.loop import run_process
@@ -131,7 +132,7 @@ def train(
         ctx = mp.get_context("spawn")
         errors = ctx.SimpleQueue()
         try:
-            mp.start_processes(run_process, args=(job, plan, ddp.free_port(), errors), nprocs=plan.world,
+            mp.start_processes(run_process, args=(job, plan, free_port(), errors), nprocs=plan.world,
                                join=True, start_method="spawn")  # fmt: skip
         except Exception as exc:
             if not errors.empty():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import warnings
 from dataclasses import dataclass
 
@@ -77,12 +76,6 @@ def plan_devices(cfg: TrainConfig) -> DevicePlan:
         "cuda", tuple(usable), k, math.ceil(bt * len(ids) / k), math.ceil(bv * len(ids) / k),
         "nccl" if k > 1 else "gloo",
     )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def init_process_group(plan: DevicePlan, rank: int, port: int | None) -> None:
