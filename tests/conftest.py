@@ -35,3 +35,15 @@ def chasedb1_dir() -> Path:
 @pytest.fixture(scope="session")
 def sly_samples_dir() -> Path:
     return require_shared_data("sly_samples")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The suite runs 2 xdist workers on 2 cores: one intra-op thread each avoids oversubscription (tiny models
+    also run fastest single-threaded)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

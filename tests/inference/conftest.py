@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from .helpers import make_checkpoint
 
@@ -31,15 +30,6 @@ def chase_images(chasedb1_dir) -> list[np.ndarray]:
 
     paths = sorted(chasedb1_dir.glob("Image_0*.jpg"))[:3]
     return [cv2.resize(read_image(p), (100, 96), interpolation=cv2.INTER_AREA) for p in paths]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; avoids oversubscription under `pytest -n 2`."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -86,17 +86,6 @@ def tiny_config(**over):
     return cfg
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The suite runs 2 xdist workers on 2 cores: one intra-op thread each avoids oversubscription."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def read_jsonl(path):
     import json
 
