@@ -8,10 +8,7 @@ an interrupted run leaves no half-written project behind.
 
 from __future__ import annotations
 
-import os
 import queue
-import shutil
-import tempfile
 import threading
 import time
 from collections import deque
@@ -19,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from unetkit import atomic
 from unetkit.errors import ConfigError, FormatError, UnetkitError
 from unetkit.inference.config import InferenceConfig
 from unetkit.inference.modes import build_mode, check_annotation, crop
@@ -130,18 +128,9 @@ def infer_project(
     except ConfigError as exc:
         raise ConfigError(exc.message, file=config_file, json_path=exc.json_path) from None
     out_meta = mode.out_meta
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+    with atomic.write_folder(out_dir) as staging:
         writer = ProjectWriter(staging, out_meta, allow_existing=True, sources=[project.path])
-        stats = _run(predictor, mode, project, out_meta, writer, workers, batch_size, progress)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty (checked above)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return stats
+        return _run(predictor, mode, project, out_meta, writer, workers, batch_size, progress)
 
 
 def _plan(mode, item, image, ann):

@@ -1,7 +1,7 @@
 """Project folders on disk (§1.1): reading (flat + nested datasets, legacy ``ann/<stem>.json``), writing, images.
 
-Images are RGB uint8 numpy arrays everywhere in unetkit. Every file is written atomically (temp file in the
-same folder + ``os.replace``); names that could escape the project folder are rejected.
+Images are RGB uint8 numpy arrays everywhere in unetkit. Every file is written atomically (``unetkit.atomic``:
+0644 files, 0755 folders); names that could escape the project folder are rejected.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from unetkit import atomic
 from unetkit.errors import FormatError
 from unetkit.project.annotation import Annotation
 from unetkit.project.meta import ProjectMeta
@@ -31,28 +31,8 @@ NESTED_DIR = "datasets"
 
 # ------------------------------------------------------------------------------------------------ files
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=4, ensure_ascii=False) + "\n").encode("utf-8"))
+atomic_write_bytes = atomic.write_bytes  # public names of the one atomic writer (unetkit.atomic)
+atomic_write_json = atomic.write_json
 
 
 def load_json(path):
@@ -151,14 +131,6 @@ def dataset_parts(dataset: str) -> list[str]:
     return [check_name(p, "dataset name") for p in dataset.split("/")]
 
 
-def dataset_dir(root: Path, dataset: str) -> Path:
-    parts = dataset_parts(dataset)
-    path = root / parts[0]
-    for p in parts[1:]:
-        path = path / NESTED_DIR / p
-    return path
-
-
 # ------------------------------------------------------------------------------------------------ model
 
 
@@ -171,9 +143,6 @@ class Item:
 
     def read_image(self) -> np.ndarray:
         return read_image(self.image_path)
-
-    def read_annotation_json(self):
-        return load_json(self.ann_path)
 
     def read_annotation(self, meta: ProjectMeta) -> Annotation:
         return Annotation.from_json(load_json(self.ann_path), meta, file=self.ann_path)
@@ -316,7 +285,7 @@ class ProjectWriter:
                 raise FormatError(
                     "output folder exists and is not empty (refusing to overwrite)", file=self.path
                 )
-        self.path.mkdir(parents=True, exist_ok=True)
+        atomic.make_folder(self.path)
         self.meta = meta
         self._names: dict[str, set[str]] = {}
         self.write_meta(meta)
@@ -332,8 +301,8 @@ class ProjectWriter:
         for i, part in enumerate(parts):
             if i:
                 path = path / NESTED_DIR / part
-            (path / "img").mkdir(parents=True, exist_ok=True)
-            (path / "ann").mkdir(parents=True, exist_ok=True)
+            atomic.make_folder(path / "img")
+            atomic.make_folder(path / "ann")
         return path
 
     def add_item(self, dataset: str, name: str, image, ann: Annotation) -> Item:
@@ -373,11 +342,10 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         raise FormatError("refusing to overwrite the source image with itself", file=dst)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
+        os.link(src, tmp)  # a hard link shares the source file (and its mode)
         os.replace(tmp, dst)
+    except OSError:
+        with open(src, "rb") as fh:
+            atomic.write_file(dst, lambda out: shutil.copyfileobj(fh, out))
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)

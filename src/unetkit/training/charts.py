@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from unetkit import atomic
 
 CHART_METRICS = ("loss", "accuracy", "dice")
 MAX_TRAIN_POINTS = 1000
@@ -68,16 +68,7 @@ def write_charts(records: list[dict], out_path: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    out_path = Path(out_path)
-    fd, tmp = tempfile.mkstemp(prefix=".charts.", suffix=".png", dir=out_path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=90)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, out_path)
+        return atomic.write_file(out_path, lambda fh: fig.savefig(fh, format="png", dpi=90))
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return out_path
