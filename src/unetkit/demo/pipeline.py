@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from unetkit.demo.synthetic import draw_fundus
 from unetkit.errors import UnetkitError
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, Project, ProjectMeta, ProjectWriter
@@ -201,8 +199,3 @@ def _write_report(out: Path, run_dir: Path, metrics: dict, times: dict[str, floa
 
 def _nan(v: object) -> float:
     return float("nan") if v is None else float(v)  # type: ignore[arg-type]
-
-
-def sample_arrays(seed: int = 0, n: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
-    """A few synthetic (image, mask) pairs, e.g. for tests and the serving page."""
-    return [draw_fundus(seed + i, IMAGE_SIZE) for i in range(n)]

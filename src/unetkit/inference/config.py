@@ -245,8 +245,3 @@ def load_config(path: str | Path, **kwargs) -> InferenceConfig:
             f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path
         ) from None
     return parse_config(raw, file=path, **kwargs)
-
-
-def config_to_json(config: InferenceConfig) -> dict:
-    """The effective config as a plain dict (what the run actually used)."""
-    return config.model_dump(mode="json")

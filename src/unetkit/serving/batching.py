@@ -143,13 +143,6 @@ class MicroBatcher:
             future.cancel()  # the worker skips cancelled entries that have not run yet
             raise
 
-    def submit_from_thread(self, item: Any) -> Any:
-        """Blocking ``submit`` for code running in a worker thread (not the event loop's thread)."""
-        if self._loop is None:
-            raise BatcherClosedError("the inference worker is not running")
-        fut: ThreadFuture = asyncio.run_coroutine_threadsafe(self.submit(item), self._loop)
-        return fut.result()
-
     def submit_from_thread_many(self, items: Sequence[Any], timeout: float | None = None) -> list[Any]:
         """Blocking: queue all ``items`` at once (so they can share a batch) and wait for every result.
 

@@ -105,20 +105,6 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def all_reduce_min(t: torch.Tensor) -> torch.Tensor:
-    if is_distributed():
-        dist.all_reduce(t, op=dist.ReduceOp.MIN)
-    return t
-
-
-def broadcast_object(obj, src: int = 0):
-    if not is_distributed():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
