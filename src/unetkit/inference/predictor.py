@@ -21,7 +21,6 @@ from unetkit.inference.backends import OnnxBackend, TorchBackend, resolve_device
 from unetkit.models.preprocess import ensure_rgb, normalize, resize_image
 
 ONNX_METADATA_KEY = "unetkit"
-_INTERP = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 
 
 @dataclass(frozen=True)
