@@ -1,0 +1,157 @@
+"""``train()``: one training run, from a project and a config to a run folder of checkpoints and logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from unetkit.errors import ConfigError, UnetkitError
+from unetkit.training.config import TrainConfig, load_config, parse_config
+
+log = logging.getLogger("unetkit.training")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the run folder, its last and best checkpoints and the metrics records."""
+
+    run_dir: Path
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    records: list[dict]  # metrics.jsonl content
+
+    @property
+    def last_val_metrics(self) -> dict:
+        vals = [r for r in self.records if r["type"] == "val"]
+        return vals[-1]["metrics"] if vals else {}
+
+
+def _as_config(config) -> TrainConfig:
+    if isinstance(config, TrainConfig):
+        return config
+    if isinstance(config, dict):
+        return parse_config(config)
+    return load_config(config)
+
+
+def _with_model(cfg: TrainConfig, model: str | None) -> TrainConfig:
+    if not model:
+        return cfg
+    data = cfg.settings()
+    data["unetkit"]["model"] = model
+    return parse_config(data, warn=False)
+
+
+def _resume_config(run, cfg: TrainConfig | None, model: str | None) -> TrainConfig:
+    saved = parse_config(run.saved_settings(), file=run.path / "train_config.json", warn=False)
+    if cfg is not None:
+        wanted = _with_model(cfg, model).settings()
+        diff = sorted(k for k in wanted if wanted[k] != saved.settings().get(k))
+        if diff:
+            raise ConfigError(
+                f"the config differs from the run's train_config.json in {', '.join(diff)}; a resumed run keeps "
+                "its config (omit --config or start a new run)",
+                json_path=f"$.{diff[0]}",
+            )
+    elif model and model != saved.unetkit.model:
+        raise ConfigError(
+            f"the run trains {saved.unetkit.model!r}, not {model!r}", json_path="$.unetkit.model"
+        )
+    return saved
+
+
+def train(
+    project_dir,
+    config=None,
+    out_dir=None,
+    *,
+    model: str | None = None,
+    init=None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train on a Supervisely project and write checkpoints/logs to ``out_dir`` (see docs/training.md).
+
+    ``config``: a TrainConfig, a dict or a JSON path (optional with ``resume``). ``model`` overrides
+    ``config.unetkit.model``. ``init`` is a checkpoint folder (or state-dict file) used as
+    ``weights_init_type`` says. ``resume`` continues the run in ``out_dir`` from its last checkpoint.
+    """
+    import torch.multiprocessing as mp
+
+    from unetkit.ports import free_port
+    from unetkit.training import ddp
+    from unetkit.training.charts import read_metrics
+    from unetkit.training.loop import run_process
+    from unetkit.training.run_dir import RunDir
+    from unetkit.training.setup import Job, prepare
+
+    if out_dir is None:
+        raise ConfigError("an output folder (--out) is required")
+    run = RunDir(out_dir)
+    if resume:
+        if not run.path.is_dir():
+            raise ConfigError("cannot resume: the run folder does not exist", file=run.path)
+        cfg = _resume_config(run, None if config is None else _as_config(config), model)
+        state = run.load_state()
+        seed = int(state["seed"]) if state is not None else cfg.unetkit.seed
+        if state is None:
+            log.warning("the run has no checkpoint yet: starting it again from the beginning")
+    else:
+        if config is None:
+            raise ConfigError("a training config (--config) is required")
+        cfg = _with_model(_as_config(config), model)
+        seed = cfg.unetkit.seed
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    init_path = Path(init) if init is not None else None
+    if init_path is not None and not init_path.exists():
+        raise ConfigError("the --init checkpoint does not exist", file=init_path)
+    if (
+        init_path is not None
+        and cfg.weights_init_type == "continue_training"
+        and "model" not in cfg.unetkit.model_fields_set
+        and (init_path / "config.json").is_file()
+    ):
+        cfg = _adopt_checkpoint_model(cfg, init_path)
+    job = Job(Path(project_dir), cfg, run.path, init_path, resume, seed, progress)
+    prepared = prepare(
+        job
+    )  # user errors (project, tags, classes, sizes) surface here, before any process starts
+    plan = ddp.plan_devices(cfg)
+    writer = not plan.torchrun or int(os.environ.get("RANK", "0")) == 0  # only global rank 0 writes
+    if writer and (not resume or run.load_state() is None):
+        if not resume:
+            run.prepare_new(cfg.settings())
+        else:
+            run.checkpoints.mkdir(parents=True, exist_ok=True)
+    if plan.world > 1 and not plan.torchrun:
+        ctx = mp.get_context("spawn")
+        errors = ctx.SimpleQueue()
+        try:
+            mp.start_processes(run_process, args=(job, plan, free_port(), errors), nprocs=plan.world,
+                               join=True, start_method="spawn")  # fmt: skip
+        except Exception as exc:
+            if not errors.empty():
+                name, message, file, json_path = errors.get()
+                raise UnetkitError(message, file=file, json_path=json_path) from None
+            raise UnetkitError(f"a training process failed: {exc}") from exc
+    else:
+        run_process(0, job, plan, None, prepared=prepared if plan.world == 1 else None)
+    return TrainResult(
+        run.path, run.read_pointer("last"), run.read_pointer("best"), read_metrics(run.path / "metrics.jsonl")
+    )
+
+
+def _adopt_checkpoint_model(cfg: TrainConfig, init: Path) -> TrainConfig:
+    """continue_training without an explicit model: train the checkpoint's architecture and options."""
+    from unetkit.models.checkpoint import read_card
+
+    card = read_card(init)
+    data = json.loads(json.dumps(cfg.settings()))
+    data["unetkit"]["model"] = card.model
+    data["unetkit"]["model_options"] = {**card.model_options, **cfg.unetkit.model_options}
+    return parse_config(data, warn=False)
