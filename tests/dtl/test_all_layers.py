@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from unetkit.dtl.element import Element
-from unetkit.dtl.layers import family_modules
+from unetkit.dtl.layers import FAMILIES
 from unetkit.dtl.registry import load_layers
 from unetkit.project import Annotation
 
@@ -34,7 +34,7 @@ ALL_ACTIONS = {
 
 def example_settings() -> dict[str, dict]:
     merged: dict[str, dict] = {}
-    for module in family_modules():
+    for module in FAMILIES:
         for action, settings in getattr(module, "EXAMPLE_SETTINGS", {}).items():
             assert action not in merged, f"EXAMPLE_SETTINGS for {action!r} given twice"
             merged[action] = settings
