@@ -26,8 +26,9 @@ import torch
 from unetkit.inference import InferenceConfig, Predictor, parse_config
 from unetkit.inference.batch import infer_project
 from unetkit.inference.export import export_onnx
-from unetkit.inference.modes import build_mode
+from unetkit.inference.modes import build_runner
 from unetkit.models import create_model
+from unetkit.models.card import ClassMap, ModelCard, Preprocessing
 from unetkit.models.checkpoint import save_checkpoint
 from unetkit.project import Annotation, ObjClass, ProjectMeta, ProjectWriter
 
@@ -46,10 +47,12 @@ def make_checkpoint(path: Path, args) -> Path:
         options = {"base_channels": args.base_channels, "depth": args.depth}
     model = create_model(args.model, 2, **options)
     settings = {"input_size": {"width": args.input, "height": args.input}}
-    return save_checkpoint(
-        path, model, model_name=args.model, model_options=options, settings=settings,
-        out_classes=OUT_CLASSES, class_title_to_idx={"bg": 0, "vessel": 1},
+    card = ModelCard(
+        model=args.model, model_options=options, settings=settings,
+        classes=ClassMap(out_classes=OUT_CLASSES, class_title_to_idx={"bg": 0, "vessel": 1}),
+        preprocessing=Preprocessing(input_size=(args.input, args.input)),
     )  # fmt: skip
+    return save_checkpoint(path, model, card)
 
 
 def make_project(path: Path, n: int, size: int) -> Path:
@@ -141,7 +144,7 @@ def main(argv=None) -> int:
             image = np.zeros((n, n, 3), np.uint8)
             image[::7] = 200
             image[:, ::11] = 90
-            mode = build_mode(parse_config({"model": {}, "mode": {
+            mode = build_runner(parse_config({"model": {}, "mode": {
                 "name": "sliding_window", "window": {"width": args.window, "height": args.window},
                 "min_overlap": {"x": args.window // 8, "y": args.window // 8}, "blend": "gaussian",
                 "batch_size": args.batch_size}}), None, predictor)  # fmt: skip

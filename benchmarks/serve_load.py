@@ -38,6 +38,7 @@ def build_small_checkpoint(folder: Path, input_size: int) -> Path:
     import torch
 
     from unetkit.models import create_model
+    from unetkit.models.card import ClassMap, ModelCard, Preprocessing
     from unetkit.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
@@ -47,15 +48,14 @@ def build_small_checkpoint(folder: Path, input_size: int) -> Path:
         {"title": "bg", "shape": "bitmap", "color": "#000000", "geometry_config": {}},
         {"title": "fg", "shape": "bitmap", "color": "#FF0000", "geometry_config": {}},
     ]
-    return save_checkpoint(
-        folder / "checkpoint",
-        model,
-        model_name="unet",
+    card = ModelCard(
+        model="unet",
         model_options=options,
         settings={"input_size": {"width": input_size, "height": input_size}},
-        out_classes=classes,
-        class_title_to_idx={"bg": 0, "fg": 1},
+        classes=ClassMap(out_classes=classes, class_title_to_idx={"bg": 0, "fg": 1}),
+        preprocessing=Preprocessing(input_size=(input_size, input_size)),
     )
+    return save_checkpoint(folder / "checkpoint", model, card)
 
 
 @contextmanager

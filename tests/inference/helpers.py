@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from unetkit.models import create_model
+from unetkit.models.card import ClassMap, ModelCard, Preprocessing
 from unetkit.models.checkpoint import save_checkpoint
 
 OUT_CLASSES = [
@@ -36,7 +37,9 @@ def make_checkpoint(
             model.outc.conv.weight.zero_()
             model.outc.conv.bias.copy_(torch.tensor(bias))
     settings = {"input_size": {"width": input_size[0], "height": input_size[1]}}
-    return save_checkpoint(
-        path, model, model_name="unet", model_options=dict(options), settings=settings,
-        out_classes=out_classes, class_title_to_idx=class_map,
+    card = ModelCard(
+        model="unet", model_options=dict(options), settings=settings,
+        classes=ClassMap(out_classes=out_classes, class_title_to_idx=class_map),
+        preprocessing=Preprocessing(input_size=tuple(input_size)),
     )  # fmt: skip
+    return save_checkpoint(path, model, card)

@@ -4,17 +4,19 @@ from PIL import Image
 
 from unetkit.errors import UnetkitError
 from unetkit.inference import Predictor
-from unetkit.inference.predictor import argmax, load_image, model_classes
+from unetkit.inference.predictor import argmax, load_image
+from unetkit.models.card import ClassMap
 from unetkit.models.preprocess import normalize, resize_image
 
 from .helpers import OUT_CLASSES, make_checkpoint
 
 
 def test_model_classes_from_checkpoint_config():
-    classes = model_classes(OUT_CLASSES, {"bg": 0, "vessel": 1})
+    classes = ClassMap(out_classes=OUT_CLASSES, class_title_to_idx={"bg": 0, "vessel": 1}).classes
     assert [(c.index, c.title, c.color) for c in classes] == [(0, "bg", "#222222"), (1, "vessel", "#FF0000")]
     # classes missing from out_classes (e.g. neutral) are not output classes
-    assert [c.title for c in model_classes(OUT_CLASSES, {"bg": 0, "vessel": 1, "neutral": 2})] == [
+    mapping = {"bg": 0, "vessel": 1, "neutral": 2}
+    assert [c.title for c in ClassMap(out_classes=OUT_CLASSES, class_title_to_idx=mapping).classes] == [
         "bg",
         "vessel",
     ]

@@ -9,10 +9,11 @@ import torch
 
 from unetkit.errors import FormatError, UnetkitError
 from unetkit.models import create_model
+from unetkit.models.card import ClassMap, ModelCard, Preprocessing, Provenance
 from unetkit.models.checkpoint import (
     load_checkpoint,
     load_state_dict_flexible,
-    read_checkpoint_info,
+    read_card,
     resolve_checkpoint_dir,
     save_checkpoint,
     transfer_weights,
@@ -40,16 +41,20 @@ def tiny(classes: int = 2, seed: int = 0, **options):
     return model
 
 
-def save_tiny(path, model=None, **kwargs):
-    return save_checkpoint(
-        path, model if model is not None else tiny(), model_name="unet", model_options=SMALL, settings=SETTINGS,
-        out_classes=OUT_CLASSES, class_title_to_idx=MAPPING, **kwargs,
+def card(model="unet", options=SMALL, mapping=MAPPING, **provenance) -> ModelCard:
+    return ModelCard(
+        model=model, model_options=options, classes=ClassMap(out_classes=OUT_CLASSES, class_title_to_idx=mapping),
+        preprocessing=Preprocessing(input_size=(64, 48)), settings=SETTINGS, provenance=Provenance(**provenance),
     )  # fmt: skip
+
+
+def save_tiny(path, model=None, **provenance):
+    return save_checkpoint(path, model if model is not None else tiny(), card(**provenance))
 
 
 def test_round_trip(tmp_path):
     model = tiny().eval()
-    save_tiny(tmp_path / "ck", model, extra={"epoch": 2.5, "val_metrics": {"dice": 0.7}})
+    save_tiny(tmp_path / "ck", model, epoch=2.5, val_metrics={"dice": 0.7})
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.json", "model.pt"]
     assert [p.name for p in tmp_path.iterdir()] == ["ck"]  # no temporary leftovers
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
@@ -59,14 +64,14 @@ def test_round_trip(tmp_path):
     assert section["input_size"] == {"width": 64, "height": 48} and section["resize"] == "bicubic"
     loaded = load_checkpoint(tmp_path / "ck")
     assert not loaded.model.training
-    info = loaded.info
-    assert (info.model_name, info.num_classes, info.in_channels, info.input_size) == ("unet", 2, 3, (64, 48))
-    assert info.epoch == 2.5 and info.val_metrics == {"dice": 0.7} and not info.original
-    assert info.mean == (0.485, 0.456, 0.406) and info.out_classes == OUT_CLASSES
+    info = loaded.card
+    assert (info.model, info.num_classes, info.in_channels, info.input_size) == ("unet", 2, 3, (64, 48))
+    assert info.provenance.epoch == 2.5 and info.provenance.val_metrics == {"dice": 0.7} and not info.original
+    assert info.preprocessing.mean == (0.485, 0.456, 0.406) and list(info.classes.out_classes) == OUT_CLASSES
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded.model(x), model(x))
-    assert read_checkpoint_info(tmp_path / "ck") == info
+    assert read_card(tmp_path / "ck") == info
 
 
 def test_overwrite_existing_folder_and_compiled_or_wrapped_models(tmp_path):
@@ -83,13 +88,10 @@ def test_overwrite_existing_folder_and_compiled_or_wrapped_models(tmp_path):
 
 def test_unet_v2_keys_carry_module_prefix(tmp_path):
     model = create_model("unet_v2", 2, compact=True)
-    save_checkpoint(
-        tmp_path / "ck", model, model_name="unet_v2", model_options={"compact": True, "encoder_weights": "imagenet"},
-        settings=SETTINGS, out_classes=OUT_CLASSES, class_title_to_idx=MAPPING,
-    )  # fmt: skip
+    save_checkpoint(tmp_path / "ck", model, card("unet_v2", {"compact": True, "encoder_weights": "imagenet"}))
     state = torch.load(tmp_path / "ck" / "model.pt", weights_only=True)
     assert all(k.startswith("module.") for k in state)
-    info = read_checkpoint_info(tmp_path / "ck")
+    info = read_card(tmp_path / "ck")
     assert info.model_options == {"compact": True}  # creation-only options are not stored
     loaded = load_checkpoint(tmp_path / "ck")
     assert torch.equal(loaded.model.last_conv.weight, model.last_conv.weight)
@@ -110,8 +112,8 @@ def test_original_supervisely_checkpoint(tmp_path):
     }
     (folder / "config.json").write_text(json.dumps(config))
     loaded = load_checkpoint(folder)
-    info = loaded.info
-    assert info.original and info.model_name == "unet_v2" and info.num_classes == 3
+    info = loaded.card
+    assert info.original and info.model == "unet_v2" and info.num_classes == 3
     assert info.input_size == (256, 128)
     assert torch.equal(loaded.model.blocks[0].seq1.seq[0].weight, src.blocks[0].seq1.seq[0].weight)
 
@@ -127,12 +129,12 @@ def test_errors_are_clear(tmp_path):
     good = cfg.read_text()
     cfg.write_text(good[:40])
     with pytest.raises(FormatError, match=r"config.json: \$: invalid JSON"):
-        read_checkpoint_info(tmp_path / "ck")
+        read_card(tmp_path / "ck")
     broken = json.loads(good)
     broken["class_title_to_idx"]["vessel"] = "one"
     cfg.write_text(json.dumps(broken))
-    with pytest.raises(FormatError, match=r"\$\.class_title_to_idx\.vessel: expected an integer"):
-        read_checkpoint_info(tmp_path / "ck")
+    with pytest.raises(FormatError, match=r"\$\.class_title_to_idx\.vessel: Input should be a valid integer"):
+        read_card(tmp_path / "ck")
     broken = json.loads(good)
     broken["unetkit"]["model"] = "no_such_net"
     cfg.write_text(json.dumps(broken))
@@ -157,17 +159,8 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
     with pytest.raises(UnetkitError, match=r"shape mismatches: outc\.conv\.weight"):
         load_checkpoint(tmp_path / "ck")
     with pytest.raises(UnetkitError, match="implies 3 output classes but the model has 2"):
-        save_checkpoint(
-            tmp_path / "x", tiny(), model_name="unet", model_options=SMALL, settings=SETTINGS,
-            out_classes=OUT_CLASSES, class_title_to_idx={"bg": 0, "a": 1, "b": 2},
-        )  # fmt: skip
+        save_checkpoint(tmp_path / "x", tiny(), card(mapping={"bg": 0, "a": 1, "b": 2}))
     assert not (tmp_path / "x").exists()
-    with pytest.raises(UnetkitError, match="input_size must be"):
-        save_checkpoint(
-            tmp_path / "y", tiny(), model_name="unet", model_options=SMALL, settings={"lr": 0.1},
-            out_classes=OUT_CLASSES, class_title_to_idx=MAPPING,
-        )  # fmt: skip
-    assert not (tmp_path / "y").exists()
     (tmp_path / "file").write_text("keep me")
     with pytest.raises(UnetkitError, match="exists and is not a folder"):
         save_tiny(tmp_path / "file")
@@ -218,8 +211,8 @@ def test_run_folders_and_pointers_resolve_to_the_checkpoint(tmp_path):
     assert resolve_checkpoint_dir(run) == run / "checkpoints" / "00000000"
     assert resolve_checkpoint_dir(run / "checkpoints" / "best") == run / "checkpoints" / "00000000"
     assert resolve_checkpoint_dir(run / "checkpoints" / "last") == run / "checkpoints" / "00000001"
-    assert read_checkpoint_info(run).path == run / "checkpoints" / "00000000"
-    assert load_checkpoint(run / "checkpoints" / "last").info.path == run / "checkpoints" / "00000001"
+    assert read_card(run).path == run / "checkpoints" / "00000000"
+    assert load_checkpoint(run / "checkpoints" / "last").card.path == run / "checkpoints" / "00000001"
     (run / "checkpoints" / "best.json").write_text("[]")
     with pytest.raises(FormatError, match="best.json: \\$.path"):
         resolve_checkpoint_dir(run)

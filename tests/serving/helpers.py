@@ -55,6 +55,7 @@ def _train_and_save(path: Path) -> Path:
     import torch
 
     from unetkit.models import create_model
+    from unetkit.models.card import ClassMap, ModelCard, Preprocessing, Provenance
     from unetkit.models.checkpoint import save_checkpoint
     from unetkit.models.preprocess import normalize, resize_image, resize_labels
 
@@ -73,16 +74,15 @@ def _train_and_save(path: Path) -> Path:
         opt.step()
     model.eval()
     settings = {"input_size": {"width": INPUT_SIZE, "height": INPUT_SIZE}, "epochs": 1}
-    return save_checkpoint(
-        path,
-        model,
-        model_name="unet",
+    card = ModelCard(
+        model="unet",
         model_options=options,
         settings=settings,
-        out_classes=OUT_CLASSES,
-        class_title_to_idx=CLASS_TITLE_TO_IDX,
-        extra={"epoch": 1.0, "val_metrics": {"loss": float(loss.detach())}},
+        classes=ClassMap(out_classes=OUT_CLASSES, class_title_to_idx=CLASS_TITLE_TO_IDX),
+        preprocessing=Preprocessing(input_size=(INPUT_SIZE, INPUT_SIZE)),
+        provenance=Provenance(epoch=1.0, val_metrics={"loss": float(loss.detach())}),
     )
+    return save_checkpoint(path, model, card)
 
 
 def assert_same_classes(mask: np.ndarray, direct_probs: np.ndarray, tie: float = 1e-4) -> None:

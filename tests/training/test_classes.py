@@ -1,7 +1,8 @@
 import pytest
 
 from unetkit.errors import ConfigError, FormatError
-from unetkit.training.classes import continue_training_indexing, create_segmentation_classes
+from unetkit.models.card import ClassMap
+from unetkit.training.classes import continue_training_indexing
 
 
 def cls(title, color="#FF0000"):
@@ -9,7 +10,7 @@ def cls(title, color="#FF0000"):
 
 
 def test_spec_example_lemon_kiwi_neutral():
-    ci = create_segmentation_classes([cls("lemon"), cls("kiwi", "#00FF00"), cls("neutral")], "bg", "neutral")
+    ci = ClassMap.for_project([cls("lemon"), cls("kiwi", "#00FF00"), cls("neutral")], "bg", "neutral")
     assert [c["title"] for c in ci.out_classes] == ["lemon", "kiwi", "bg"]
     assert ci.out_classes[-1] == {
         "title": "bg",
@@ -24,7 +25,7 @@ def test_spec_example_lemon_kiwi_neutral():
 
 
 def test_bg_present_keeps_its_colour_and_position_and_sorting_is_codepoint():
-    ci = create_segmentation_classes([cls("bg", "#000000"), cls("b"), cls("B"), cls("a")], "bg", "neutral")
+    ci = ClassMap.for_project([cls("bg", "#000000"), cls("b"), cls("B"), cls("a")], "bg", "neutral")
     assert [c["title"] for c in ci.out_classes] == ["bg", "b", "B", "a"]
     assert ci.out_classes[0]["color"] == "#000000"
     assert ci.class_title_to_idx == {"bg": 0, "B": 1, "a": 2, "b": 3}
@@ -32,18 +33,18 @@ def test_bg_present_keeps_its_colour_and_position_and_sorting_is_codepoint():
 
 
 def test_binary_vessel_project():
-    ci = create_segmentation_classes([cls("vessel")], "bg", "neutral")
+    ci = ClassMap.for_project([cls("vessel")], "bg", "neutral")
     assert ci.class_title_to_idx == {"bg": 0, "vessel": 1}
     assert ci.num_classes == 2 and ci.neutral_index == 2
 
 
 def test_duplicate_titles_error():
     with pytest.raises(FormatError, match="duplicate"):
-        create_segmentation_classes([cls("a"), cls("a")], "bg", "neutral")
+        ClassMap.for_project([cls("a"), cls("a")], "bg", "neutral")
 
 
 def test_continue_training_checks():
-    fresh = create_segmentation_classes([cls("kiwi"), cls("lemon")], "bg", "neutral")
+    fresh = ClassMap.for_project([cls("kiwi"), cls("lemon")], "bg", "neutral")
     ok = continue_training_indexing(fresh, {"bg": 0, "lemon": 1, "kiwi": 2}, "bg")
     assert ok.class_title_to_idx == {"bg": 0, "lemon": 1, "kiwi": 2} and ok.neutral_index == 3
     with pytest.raises(ConfigError, match="sets of classes for model and dataset do not match"):

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import make_project, tiny_config
+from unetkit.models.card import ClassMap
 from unetkit.models.preprocess import normalize, resize_image, resize_labels
 from unetkit.project import (
     Annotation,
@@ -19,7 +20,6 @@ from unetkit.project import (
 )
 from unetkit.project import rasterize as project_rasterize
 from unetkit.training.augment import extract_window, random_window, tile_windows
-from unetkit.training.classes import create_segmentation_classes
 from unetkit.training.config import parse_config
 from unetkit.training.data import SegmentationDataset, ShardSampler, collate, split_by_tags, tile_refs
 
@@ -29,7 +29,7 @@ def _dataset(path, cfg, train=False, seed=0):
     cfg = parse_config(cfg)
     splits = split_by_tags(project, cfg)
     sc = cfg.special_classes
-    idx = create_segmentation_classes(project.meta.classes, sc.background, sc.neutral)
+    idx = ClassMap.for_project(project.meta.classes, sc.background, sc.neutral)
     refs = splits["train" if train else "val"]
     if cfg.unetkit.patch_sampling.mode == "random_crop" and not train:
         refs = tile_refs(refs, cfg.input_size.height, cfg.input_size.width)

@@ -34,4 +34,4 @@ def test_every_registered_model_trains_and_checkpoints(name, project, tmp_path):
     res = train(project, cfg, tmp_path / "run", progress=False)
     assert res.last_val_metrics["loss"] == res.last_val_metrics["loss"]  # finite, not NaN
     loaded = load_checkpoint(res.last_checkpoint)
-    assert loaded.info.model_name == name and loaded.info.class_title_to_idx == {"bg": 0, "fg": 1}
+    assert loaded.card.model == name and loaded.card.classes.class_title_to_idx == {"bg": 0, "fg": 1}

@@ -5,9 +5,10 @@ import torch
 
 from conftest import make_project, read_jsonl, tiny_config
 from unetkit.models import create_model
+from unetkit.models.card import ClassMap
 from unetkit.models.checkpoint import load_checkpoint, load_state_file
 from unetkit.training import loop, train
-from unetkit.training.classes import continue_training_indexing, create_segmentation_classes
+from unetkit.training.classes import continue_training_indexing
 from unetkit.training.init_weights import continue_training
 from unetkit.training.loop import TrainingDiverged
 
@@ -91,15 +92,15 @@ def test_unet_v2_checkpoint_has_the_original_layout_and_interchanges(tmp_path):
         json.dumps({k: conf[k] for k in ("settings", "out_classes", "class_title_to_idx")})
     )
     loaded = load_checkpoint(orig)
-    assert loaded.info.original and loaded.info.model_name == "unet_v2"
+    assert loaded.card.original and loaded.card.model == "unet_v2"
     model = create_model("unet_v2", 2)
     continue_training(model, orig)  # strict: every original key is there
     assert torch.equal(
         model.state_dict()["blocks.0.seq1.seq.0.weight"], state["module.blocks.0.seq1.seq.0.weight"]
     )
     assert continue_training_indexing(
-        create_segmentation_classes([{"title": "fg", "color": "#FF0000"}], "bg", "neutral"),
-        loaded.info.class_title_to_idx, "bg",
+        ClassMap.for_project([{"title": "fg", "color": "#FF0000"}], "bg", "neutral"),
+        loaded.card.classes.class_title_to_idx, "bg",
     ).class_title_to_idx == {"bg": 0, "fg": 1}  # fmt: skip
 
 

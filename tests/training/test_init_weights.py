@@ -7,7 +7,7 @@ import torch
 from conftest import make_project, tiny_config
 from unetkit.errors import ConfigError
 from unetkit.models import create_model
-from unetkit.models.checkpoint import load_state_file, read_checkpoint_info
+from unetkit.models.checkpoint import load_state_file, read_card
 from unetkit.training import train
 from unetkit.training.init_weights import continue_training, head_substrings, transfer_learning
 
@@ -67,8 +67,8 @@ def test_continue_training_runs_with_the_checkpoint_map_and_model(trained, tmp_p
     del cfg["unetkit"]["model"]  # adopted from the checkpoint (unet, base 8)
     del cfg["unetkit"]["model_options"]
     res = train(proj, cfg, tmp_path / "run", init=ck, progress=False)
-    info = read_checkpoint_info(res.last_checkpoint)
-    assert info.model_name == "unet" and info.model_options["base_channels"] == 8
+    info = read_card(res.last_checkpoint)
+    assert info.model == "unet" and info.model_options["base_channels"] == 8
 
     other = make_project(tmp_path / "p2", classes=("lemon", "kiwi"), n_train=2, n_val=1)
     with pytest.raises(ConfigError, match="sets of classes for model and dataset do not match"):
@@ -93,4 +93,4 @@ def test_continue_training_keeps_a_permuted_class_map(tmp_path):
     (first / "config.json").write_text(json.dumps(conf))
     cfg = tiny_config(epochs=1, val_every=1, weights_init_type="continue_training")
     res = train(proj, cfg, tmp_path / "r2", init=first, progress=False)
-    assert read_checkpoint_info(res.last_checkpoint).class_title_to_idx == {"bg": 0, "kiwi": 2, "lemon": 1}
+    assert read_card(res.last_checkpoint).classes.class_title_to_idx == {"bg": 0, "kiwi": 2, "lemon": 1}

@@ -6,7 +6,7 @@ import torch
 from conftest import make_project, read_jsonl, tiny_config
 from unetkit.cli.main import main
 from unetkit.errors import ConfigError
-from unetkit.models.checkpoint import load_checkpoint, read_checkpoint_info
+from unetkit.models.checkpoint import load_checkpoint, read_card
 from unetkit.training import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:CUDA is not available")
@@ -39,7 +39,7 @@ def test_training_run_layout_logs_and_loss_goes_down(tiny_project, tmp_path):
     assert cfg["settings"]["epochs"] == 4 and cfg["settings"]["lr"] == 0.01
     assert cfg["unetkit"]["model"] == "unet" and cfg["unetkit"]["epoch"] == 4.0
     loaded = load_checkpoint(run / "checkpoints" / "00000007")
-    assert loaded.info.num_classes == 2
+    assert loaded.card.num_classes == 2
     assert (run / "charts.png").stat().st_size > 1000
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
     assert [r["type"] for r in recs].count("checkpoint") == 8
@@ -63,9 +63,9 @@ def test_overfit_one_image_reaches_dice_above_0_9(tmp_path):
 def test_multiclass_with_neutral_uses_ce_and_ignores_neutral(tmp_path):
     proj = make_project(tmp_path / "p", classes=("lemon", "kiwi"), neutral=True, n_train=4, n_val=2)
     res = train(proj, tiny_config(epochs=1, val_every=1), tmp_path / "run", progress=False)
-    info = read_checkpoint_info(res.last_checkpoint)
-    assert info.class_title_to_idx == {"bg": 0, "kiwi": 1, "lemon": 2}
-    assert [c["title"] for c in info.out_classes] == ["lemon", "kiwi", "bg"]
+    info = read_card(res.last_checkpoint)
+    assert info.classes.class_title_to_idx == {"bg": 0, "kiwi": 1, "lemon": 2}
+    assert [c["title"] for c in info.classes.out_classes] == ["lemon", "kiwi", "bg"]
     val = res.last_val_metrics
     assert "dice" not in val and {"iou/kiwi", "iou/lemon", "iou/bg"} <= set(val)
 
@@ -115,7 +115,7 @@ def test_cli_train_and_config_error_exit_code(tiny_project, tmp_path, capsys):
     rc = main(["train", "--project", str(tiny_project), "--config", str(good), "--out", str(tmp_path / "r"),
                "--model", "unet", "--no-progress"])  # fmt: skip
     assert rc == 0
-    assert read_checkpoint_info(tmp_path / "r" / "checkpoints" / "00000000").model_name == "unet"
+    assert read_card(tmp_path / "r" / "checkpoints" / "00000000").model == "unet"
     # --resume of a finished run is a no-op; a different config is refused
     assert (
         main(

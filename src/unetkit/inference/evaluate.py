@@ -19,6 +19,7 @@ import numpy as np
 from unetkit.errors import ConfigError, FormatError
 from unetkit.inference.probabilities import read_probability_map
 from unetkit.metrics import METRIC_NAMES, ConfusionMatrix, binary_roc_auc
+from unetkit.models.card import ClassMap
 
 
 @dataclass
@@ -136,7 +137,9 @@ def evaluate_projects(
     from unetkit.project import Project, rasterize
 
     gt_project, pred_project = Project.read(gt_dir), Project.read(pred_dir)
-    gt_titles = [c.title for c in gt_project.meta.classes if c.title not in (neutral, background)]
+    class_map = ClassMap.for_project(gt_project.meta.classes, background, neutral, file=gt_project.path)
+    names = sorted(class_map.class_title_to_idx, key=class_map.class_title_to_idx.get)
+    gt_titles = names[1:]
     pred_titles = [c.title for c in pred_project.meta.classes]
     if suffix is None:
         suffix = detect_suffix(gt_titles + [background], pred_titles)
@@ -147,10 +150,8 @@ def evaluate_projects(
                 return cand
         return None
 
-    names = [background] + gt_titles
-    gt_index = {t: i for i, t in enumerate(names)}
-    neutral_index = len(names)
-    gt_index[neutral] = neutral_index
+    neutral_index = class_map.neutral_index
+    gt_index = {**class_map.class_title_to_idx, neutral: neutral_index}
     pred_index = {pred_title(t): i for i, t in enumerate(names) if pred_title(t) is not None}
     if not any(pred_title(t) for t in gt_titles):
         raise ConfigError(

@@ -1,23 +1,21 @@
 """`unetkit export onnx`: a checkpoint → ONNX with dynamic batch/height/width and unetkit metadata.
 
-The metadata property ``unetkit`` (JSON) holds what inference needs besides the weights: ``class_title_to_idx``,
-``out_classes``, ``input_size``, ``normalization`` (mean/std), ``resize``, ``model``, ``in_channels``, ``stride``,
-``dynamic_spatial``;
-:meth:`unetkit.inference.Predictor.from_onnx` reads it back.
+The metadata property ``unetkit`` (JSON) holds the model card (:mod:`unetkit.models.card`) plus ``stride`` and
+``dynamic_spatial``; :meth:`unetkit.inference.Predictor.from_onnx` reads the card back.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
+from unetkit import atomic
 from unetkit.errors import UnetkitError
+from unetkit.models.card import ONNX_METADATA_KEY
 
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -35,26 +33,14 @@ class _FirstOutput(torch.nn.Module):
         return out[0] if isinstance(out, (tuple, list)) else out
 
 
-def onnx_metadata(info) -> dict:
-    """The ``unetkit`` metadata dict of a checkpoint info."""
+def model_stride_of(card) -> int | None:
+    """The input-size multiple the card's architecture needs (informative; None when unknown)."""
     try:
         from unetkit.models import model_stride
 
-        stride = model_stride(info.model_name, **info.model_options)
+        return model_stride(card.model, **card.model_options)
     except Exception:  # noqa: BLE001 - stride is informative only
-        stride = None
-    return {
-        "format_version": 1,
-        "model": info.model_name,
-        "in_channels": info.in_channels,
-        "num_classes": info.num_classes,
-        "class_title_to_idx": info.class_title_to_idx,
-        "out_classes": info.out_classes,
-        "input_size": {"width": info.input_size[0], "height": info.input_size[1]},
-        "normalization": {"mean": list(info.mean), "std": list(info.std)},
-        "resize": info.resize,
-        "stride": stride,
-    }
+        return None
 
 
 def _export(model, dummy, opset: int, spatial: bool) -> bytes:
@@ -105,33 +91,24 @@ def export_onnx(checkpoint_dir, out_path, *, opset: int = DEFAULT_OPSET) -> Path
 
     out_path = Path(out_path)
     loaded = load_checkpoint(checkpoint_dir, map_location="cpu")
-    info = loaded.info
+    card = loaded.card
     model = _FirstOutput(loaded.model).eval()
-    w, h = info.input_size
-    meta = onnx_metadata(info)
-    step = meta["stride"] or 16
+    w, h = card.input_size
+    stride = model_stride_of(card)
+    step = stride or 16
     try:
-        data = _export(model, torch.zeros(1, info.in_channels, h, w), opset, spatial=True)
-        spatial = _spatially_dynamic(data, model, (2, info.in_channels, h + step, w + step))
+        data = _export(model, torch.zeros(1, card.in_channels, h, w), opset, spatial=True)
+        spatial = _spatially_dynamic(data, model, (2, card.in_channels, h + step, w + step))
         if not spatial:
-            data = _export(model, torch.zeros(1, info.in_channels, h, w), opset, spatial=False)
+            data = _export(model, torch.zeros(1, card.in_channels, h, w), opset, spatial=False)
     except Exception as exc:  # noqa: BLE001 - report exporter failures as user-facing errors
-        raise UnetkitError(f"ONNX export of {info.model_name!r} failed: {exc}", file=checkpoint_dir) from None
-    meta["dynamic_spatial"] = spatial
+        raise UnetkitError(f"ONNX export of {card.model!r} failed: {exc}", file=checkpoint_dir) from None
     proto = onnx.load_from_string(data)
     entry = proto.metadata_props.add()
-    entry.key, entry.value = "unetkit", json.dumps(meta)
+    entry.key = ONNX_METADATA_KEY
+    entry.value = card.to_onnx_metadata(stride=stride, dynamic_spatial=spatial)
     proto.producer_name = "unetkit"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(proto.SerializeToString())
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out_path
+    return atomic.write_bytes(out_path, proto.SerializeToString())
 
 
 def check_parity(checkpoint_dir, onnx_path, *, tolerance: float = 1e-3, seed: int = 0) -> float:
@@ -145,16 +122,16 @@ def check_parity(checkpoint_dir, onnx_path, *, tolerance: float = 1e-3, seed: in
     from unetkit.models.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint_dir)
-    info = loaded.info
+    card = loaded.card
     torch_backend, ort_backend = TorchBackend(loaded.model), OnnxBackend(onnx_path)
-    stride = onnx_metadata(info).get("stride") or 16
-    spatial = json.loads(ort_backend.metadata.get("unetkit", "{}")).get("dynamic_spatial", True)
-    w, h = info.input_size
+    stride = model_stride_of(card) or 16
+    spatial = json.loads(ort_backend.metadata.get(ONNX_METADATA_KEY, "{}")).get("dynamic_spatial", True)
+    w, h = card.input_size
     rng = np.random.default_rng(seed)
     worst = 0.0
     sizes = ((1, (h, w)), (2, (h + stride, w + stride))) if spatial else ((1, (h, w)), (2, (h, w)))
     for n, (hh, ww) in sizes:
-        x = rng.standard_normal((n, info.in_channels, hh, ww)).astype(np.float32)
+        x = rng.standard_normal((n, card.in_channels, hh, ww)).astype(np.float32)
         worst = max(worst, float(np.abs(torch_backend.logits(x) - ort_backend.logits(x)).max()))
     if not worst <= tolerance:
         raise UnetkitError(

@@ -7,27 +7,19 @@ bilinearly at inference although it trained with bicubic; unetkit uses bicubic f
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from unetkit.errors import FormatError, UnetkitError
+from unetkit.errors import UnetkitError
 from unetkit.inference.backends import OnnxBackend, TorchBackend, resolve_device
+from unetkit.models.card import ONNX_METADATA_KEY, ModelCard, ModelClass
 from unetkit.models.preprocess import ensure_rgb, normalize, resize_image
-
-ONNX_METADATA_KEY = "unetkit"
-
-
-@dataclass(frozen=True)
-class ModelClass:
-    index: int
-    title: str
-    color: str
 
 
 @dataclass
@@ -37,16 +29,6 @@ class Prediction:
         np.ndarray
     )  # H×W×C float32, softmax (after the bicubic resize back; may slightly leave [0, 1])
     classes: list[ModelClass]
-
-
-def model_classes(out_classes: list[dict], class_title_to_idx: dict[str, int]) -> list[ModelClass]:
-    """Output classes = out_classes ∩ class_title_to_idx (neutral excluded), in class_title_to_idx order."""
-    by_title = {c["title"]: c for c in out_classes}
-    return [
-        ModelClass(int(idx), title, str(by_title[title].get("color", "#FF0000")).upper())
-        for title, idx in class_title_to_idx.items()
-        if title in by_title
-    ]
 
 
 def load_image(image) -> np.ndarray:
@@ -74,31 +56,18 @@ def load_image(image) -> np.ndarray:
 class Predictor:
     """Apply a segmentation model to images: class-index masks, probabilities, Supervisely annotations."""
 
-    def __init__(
-        self,
-        backend,
-        *,
-        class_title_to_idx: dict[str, int],
-        out_classes: list[dict],
-        input_size: tuple[int, int],
-        mean=(0.485, 0.456, 0.406),
-        std=(0.229, 0.224, 0.225),
-        resize: str = "bicubic",
-        in_channels: int = 3,
-        tta: bool = False,
-        model_name: str = "",
-    ):
+    def __init__(self, backend, card: ModelCard, *, tta: bool = False):
         self.backend = backend
-        self.class_title_to_idx = dict(class_title_to_idx)
-        self.out_classes = [dict(c) for c in out_classes]
-        self.classes = model_classes(self.out_classes, self.class_title_to_idx)
-        self.num_classes = max(self.class_title_to_idx.values()) + 1
-        self.input_size = (int(input_size[0]), int(input_size[1]))  # (width, height)
-        self.mean, self.std = tuple(mean), tuple(std)
-        self.resize = resize
-        self.in_channels = in_channels
+        self.card = card
         self.tta = tta
-        self.model_name = model_name
+        # views of the card read on every image
+        self.classes = card.classes.classes
+        self.class_title_to_idx = dict(card.classes.class_title_to_idx)
+        self.num_classes = card.num_classes
+        self.input_size = card.preprocessing.input_size  # (width, height)
+        self.mean, self.std = card.preprocessing.mean, card.preprocessing.std
+        self.resize = card.preprocessing.resize
+        self.in_channels = card.in_channels
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -113,14 +82,14 @@ class Predictor:
         gpu_device: int = 0,
     ) -> Predictor:
         """Load a checkpoint folder. ``backend="onnxruntime"`` uses ``onnx_path`` or exports the model first."""
-        from unetkit.models.checkpoint import load_checkpoint, read_checkpoint_info
+        from unetkit.models.checkpoint import load_checkpoint, read_card
 
         dev = resolve_device(device, gpu_device)
         if backend == "torch":
             loaded = load_checkpoint(checkpoint_dir, map_location=str(dev))
-            info, engine = loaded.info, TorchBackend(loaded.model, dev, amp)
+            card, engine = loaded.card, TorchBackend(loaded.model, dev, amp)
         elif backend == "onnxruntime":
-            info = read_checkpoint_info(checkpoint_dir)
+            card = read_card(checkpoint_dir)
             if onnx_path is None:
                 from unetkit.inference.export import export_onnx
 
@@ -133,43 +102,16 @@ class Predictor:
                 engine = OnnxBackend(onnx_path, dev)
         else:
             raise UnetkitError(f"unknown backend {backend!r}; expected torch or onnxruntime")
-        return cls(
-            engine,
-            class_title_to_idx=info.class_title_to_idx,
-            out_classes=info.out_classes,
-            input_size=info.input_size,
-            mean=info.mean,
-            std=info.std,
-            resize=info.resize,
-            in_channels=info.in_channels,
-            tta=tta,
-            model_name=info.model_name,
-        )
+        return cls(engine, card, tta=tta)
 
     @classmethod
     def from_onnx(
         cls, path, device: str | None = "cpu", tta: bool = False, threads: int | None = None
     ) -> Predictor:
-        """Load an exported ONNX file; class map, normalisation and input size come from its metadata."""
+        """Load an exported ONNX file; its model card comes from the file's ``unetkit`` metadata."""
         engine = OnnxBackend(path, resolve_device(device), threads=threads)
-        raw = engine.metadata.get(ONNX_METADATA_KEY)
-        if raw is None:
-            raise FormatError(
-                f"no {ONNX_METADATA_KEY!r} metadata (not exported by unetkit export onnx)", file=path
-            )
-        meta = json.loads(raw)
-        return cls(
-            engine,
-            class_title_to_idx=meta["class_title_to_idx"],
-            out_classes=meta["out_classes"],
-            input_size=(meta["input_size"]["width"], meta["input_size"]["height"]),
-            mean=meta["normalization"]["mean"],
-            std=meta["normalization"]["std"],
-            resize=meta.get("resize", "bicubic"),
-            in_channels=meta.get("in_channels", 3),
-            tta=tta,
-            model_name=meta.get("model", ""),
-        )
+        card = ModelCard.from_onnx_metadata(engine.metadata.get(ONNX_METADATA_KEY), file=path)
+        return cls(engine, card, tta=tta)
 
     # ------------------------------------------------------------------ core
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -183,13 +125,18 @@ class Predictor:
             return ((gray - self.mean[0]) / self.std[0])[None].astype(np.float32)
         raise UnetkitError(f"models with {self.in_channels} input channels cannot take RGB images")
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
-        """N×C×h×w normalised input → N×K×h×w softmax probabilities (averaged over flips with TTA)."""
+    def forward(self, batch: np.ndarray, network: Network | None = None) -> np.ndarray:
+        """N×C×h×w normalised input → N×K×h×w softmax probabilities (averaged over flips with TTA).
+
+        ``network`` is the network pass the flips go around (default: this predictor's backend); serving
+        plugs its micro-batcher in here.
+        """
+        network = network or self.backend.probabilities
         if not self.tta:
-            return self.backend.probabilities(batch)
+            return network(batch)
         flips = [(), (3,), (2,), (2, 3)]
         stacked = np.concatenate([np.flip(batch, axis=f) if f else batch for f in flips], axis=0)
-        probs = self.backend.probabilities(np.ascontiguousarray(stacked))
+        probs = network(np.ascontiguousarray(stacked))
         n = batch.shape[0]
         out = np.zeros_like(probs[:n])
         for i, f in enumerate(flips):
@@ -211,41 +158,36 @@ class Predictor:
             axis=2,
         )
 
-    def predict_proba_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+    def predict_proba_batch(
+        self, images: list[np.ndarray], network: Network | None = None
+    ) -> list[np.ndarray]:
         """Probabilities H×W×K float32 for each image (all images in one forward pass)."""
         if not images:
             return []
         images = [load_image(im) for im in images]
         return self.probabilities_from_inputs(
-            [self.preprocess(im) for im in images], [im.shape[:2] for im in images]
+            [self.preprocess(im) for im in images], [im.shape[:2] for im in images], network
         )
 
     def probabilities_from_inputs(
-        self, inputs: list[np.ndarray], sizes: list[tuple[int, int]]
+        self, inputs: list[np.ndarray], sizes: list[tuple[int, int]], network: Network | None = None
     ) -> list[np.ndarray]:
         """Inputs made by :meth:`preprocess` → probabilities H×W×K resized back to ``sizes`` (H, W); one forward."""
-        probs = self.forward(np.stack(inputs))
+        probs = self.forward(np.stack(inputs), network)
         return [self._resize_back(p, int(h), int(w)) for p, (h, w) in zip(probs, sizes)]
 
-    def predict_proba(self, image) -> np.ndarray:
-        return self.predict_proba_batch([image])[0]
+    def predict_proba(self, image, network: Network | None = None) -> np.ndarray:
+        return self.predict_proba_batch([image], network)[0]
 
-    def predict(self, image) -> Prediction:
+    def predict(self, image, network: Network | None = None) -> Prediction:
         """Class-index mask and probabilities of one image (numpy / PIL / path)."""
-        probs = self.predict_proba(image)
+        probs = self.predict_proba(image, network)
         return Prediction(argmax(probs), probs, list(self.classes))
 
-    def annotate(self, image, ann=None, mode=None, meta=None):
-        """Supervisely annotation of one image through an inference mode (default: full_image, suffix ``_unet``).
 
-        ``mode``: an :class:`~unetkit.inference.config.InferenceConfig`, a mode model, or a config dict.
-        ``ann``/``meta``: the image's existing annotation and its project meta (kept objects need them).
-        """
-        from unetkit.inference.modes import build_mode
-
-        image = load_image(image)
-        inference_mode = build_mode(mode, meta, self)
-        return inference_mode.apply(image, ann)
+# The network pass a Predictor calls (the ``network`` argument of its methods): N×C×h×w normalised input →
+# N×K×h×w softmax probabilities. Default: the backend's ``probabilities``.
+Network = Callable[[np.ndarray], np.ndarray]
 
 
 def argmax(probs: np.ndarray) -> np.ndarray:

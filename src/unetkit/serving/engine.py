@@ -1,43 +1,33 @@
-"""The model behind the service: a :class:`Predictor` whose forward passes can be routed through the batcher."""
+"""The model behind the service: a :class:`Predictor` whose network passes the service routes through its batcher."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from unetkit.errors import ConfigError, UnetkitError
-from unetkit.inference.predictor import Predictor
+from unetkit.inference.modes import build_runner
+from unetkit.inference.predictor import Network, Predictor
 from unetkit.project import Annotation, Bitmap, Label, ProjectMeta
 
 # Default mode of the original deploy: full_image with suffix "_model" (§3.5a).
 DEPLOY_SUFFIX = "_model"
 
-Forward = Callable[[list[np.ndarray]], list[np.ndarray]]
-
 
 class ServingEngine:
     """Wraps a Predictor for the service: batched forwards, class list, mode runs, out meta."""
 
-    def __init__(self, predictor: Predictor, *, info=None, backend: str = "torch", device: str = "cpu"):
+    def __init__(self, predictor: Predictor, *, backend: str = "torch", device: str = "cpu"):
         self.predictor = predictor
-        self.info = info
+        self.card = predictor.card
         self.backend = backend
         self.device = device
-        shapes = {c.get("title"): c.get("shape", "bitmap") for c in predictor.out_classes}
-        self.classes = [
-            {"index": c.index, "title": c.title, "color": c.color, "shape": shapes.get(c.title, "bitmap")}
-            for c in predictor.classes
-        ]
+        self.classes = [c.model_dump() for c in self.card.classes.classes]
 
     @classmethod
     def load(cls, model_dir: str | Path, *, backend: str = "torch", device: str = "auto") -> ServingEngine:
         """Load a checkpoint folder once (weights via ``torch.load(weights_only=True)``)."""
-        from unetkit.models.checkpoint import read_checkpoint_info
-
-        info = read_checkpoint_info(model_dir)
         predictor = Predictor.from_checkpoint(model_dir, device=device, backend=backend)
         session = getattr(predictor.backend, "session", None)  # onnxruntime: report the provider in use
         dev = (
@@ -45,28 +35,24 @@ class ServingEngine:
             if session is not None
             else getattr(predictor.backend, "device", device)
         )
-        return cls(predictor, info=info, backend=backend, device=str(dev))
+        return cls(predictor, backend=backend, device=str(dev))
 
     # -------------------------------------------------------------- batching
     def forward_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
-        """The batch function: normalised C×h×w inputs → K×h×w probabilities, one forward pass."""
-        probs = self.predictor.forward(np.stack(items))
-        return list(probs)
+        """The batch function: normalised C×h×w inputs → K×h×w probabilities, one pass of the bare network.
+
+        TTA, when on, is applied by the predictor around the batched network (see ``network`` below).
+        """
+        return list(self.predictor.backend.probabilities(np.stack(items)))
 
     def warmup_item(self) -> np.ndarray:
         w, h = self.predictor.input_size
         return np.zeros((self.predictor.in_channels, h, w), dtype=np.float32)
 
-    def bind(self, forward: Forward) -> Predictor:
-        """A per-request copy of the predictor whose forward passes go through ``forward`` (the batcher)."""
-        proxy = copy.copy(self.predictor)
-        proxy.forward = lambda batch: np.stack(forward(list(batch)))  # type: ignore[method-assign]
-        return proxy
-
     # -------------------------------------------------------------- modern API
-    def predict(self, image: np.ndarray, forward: Forward):
-        """A :class:`Prediction`: mask (H×W class indices) and probabilities (H×W×K) of one image."""
-        return self.bind(forward).predict(image)
+    def predict(self, image: np.ndarray, network: Network):
+        """A :class:`Prediction` (mask H×W, probabilities H×W×K) of one image; ``network`` = the batched network."""
+        return self.predictor.predict(image, network)
 
     def mask_to_annotation(self, mask: np.ndarray) -> dict:
         """One bitmap label per class present (original class titles, no suffix)."""
@@ -78,31 +64,19 @@ class ServingEngine:
         return Annotation(int(mask.shape[0]), int(mask.shape[1]), labels).to_json()
 
     def describe(self) -> dict:
-        p, info = self.predictor, self.info
-        width, height = p.input_size
+        """The ``/v1/model`` body: the model card's description, the backend and the checkpoint."""
+        card = self.card
         checkpoint: dict = {}
-        if info is not None:
+        if card.path is not None:
             checkpoint = {
-                "path": str(info.path),
-                "original_supervisely": bool(info.original),
-                "epoch": info.epoch,
-                "val_metrics": info.val_metrics,
-                "model_options": info.model_options,
-                "settings": info.settings,
+                "path": str(card.path),
+                "original_supervisely": card.original,
+                "epoch": card.provenance.epoch,
+                "val_metrics": card.provenance.val_metrics,
+                "model_options": card.model_options,
+                "settings": card.settings,
             }
-        return {
-            "architecture": p.model_name,
-            "backend": self.backend,
-            "device": self.device,
-            "in_channels": p.in_channels,
-            "input_size": {"width": width, "height": height},
-            "normalization": {"mean": list(p.mean), "std": list(p.std)},
-            "resize": p.resize,
-            "num_classes": p.num_classes,
-            "classes": self.classes,
-            "class_title_to_idx": p.class_title_to_idx,
-            "checkpoint": checkpoint,
-        }
+        return {**card.describe(), "backend": self.backend, "device": self.device, "checkpoint": checkpoint}
 
     # -------------------------------------------------------------- original protocol
     def run_mode(
@@ -111,11 +85,9 @@ class ServingEngine:
         ann_json: dict | None,
         meta_json: dict | None,
         mode_json: dict | None,
-        forward: Forward,
+        network: Network,
     ) -> dict:
         """Original `/model/inference`: the input annotation (if any) through an inference mode → annotation JSON."""
-        from unetkit.inference.modes import build_mode
-
         config = self._config(mode_json)
         meta = self._meta(meta_json)
         if ann_json is not None and meta_json is None:
@@ -123,16 +95,13 @@ class ServingEngine:
                 "In order to perform inference with annotation you must specify the appropriate project meta.",
                 json_path="$.meta",
             )
-        predictor = self.bind(forward)
-        mode = build_mode(config, meta, predictor)
+        mode = build_runner(config, meta, self.predictor, network)
         ann = None if ann_json is None else Annotation.from_json(ann_json, mode.out_meta, file="annotation")
         return mode.apply(image, ann).to_json()  # an annotation of another size → FormatError
 
     def out_meta(self, meta_json: dict | None, mode_json: dict | None) -> dict:
         """Original `/model/get_out_meta`: input meta + renamed model classes (+ mode classes)."""
-        from unetkit.inference.modes import build_mode
-
-        mode = build_mode(self._config(mode_json), self._meta(meta_json), self.predictor)
+        mode = build_runner(self._config(mode_json), self._meta(meta_json), self.predictor)
         return mode.out_meta.to_json()
 
     @staticmethod

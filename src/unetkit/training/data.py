@@ -15,10 +15,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unetkit.errors import ConfigError, FormatError
+from unetkit.models.card import ClassMap
 from unetkit.models.preprocess import normalize, resize_image, resize_labels
 from unetkit.project import Annotation, Item, Project, ProjectMeta, load_json, rasterize, read_image
 from unetkit.training import augment
-from unetkit.training.classes import ClassIndexing
 from unetkit.training.config import TrainConfig
 
 log = logging.getLogger("unetkit.training")
@@ -74,7 +74,7 @@ class SegmentationDataset(Dataset):
         self,
         refs: list[SampleRef],
         meta: ProjectMeta,
-        indexing: ClassIndexing,
+        indexing: ClassMap,
         cfg: TrainConfig,
         *,
         train: bool,

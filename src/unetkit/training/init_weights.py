@@ -14,7 +14,7 @@ from unetkit.models.checkpoint import (
     load_state_dict_flexible,
     load_state_file,
     normalize_state_dict,
-    read_checkpoint_info,
+    read_card,
     transfer_weights,
 )
 
@@ -35,7 +35,7 @@ def checkpoint_class_map(init: Path | None) -> tuple[bool, dict | None]:
     if init is None or not init.is_dir() or not (init / CONFIG_FILE).is_file():
         return False, None
     try:
-        return True, read_checkpoint_info(init).class_title_to_idx
+        return True, read_card(init).classes.class_title_to_idx
     except UnetkitError:
         return True, None
 

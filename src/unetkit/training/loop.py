@@ -13,6 +13,7 @@ from torch import nn
 
 from unetkit.errors import ConfigError, UnetkitError
 from unetkit.models import create_model
+from unetkit.models.card import ModelCard, Preprocessing, Provenance
 from unetkit.models.checkpoint import load_state_dict_flexible, load_state_file, save_checkpoint
 from unetkit.training import ddp, init_weights
 from unetkit.training.data import (
@@ -85,6 +86,14 @@ class Trainer:
         if self.state is not None or (job.init is not None and cfg.weights_init_type == "continue_training"):
             options.pop("encoder_weights", None)  # every weight comes from the checkpoint
         self.model = create_model(self.model_name, self.num_classes, **options)
+        self.card = ModelCard(
+            model=self.model_name,
+            model_options=cfg.unetkit.model_options,
+            in_channels=getattr(self.model, "in_channels", 3),
+            classes=self.indexing,
+            preprocessing=Preprocessing(input_size=(cfg.input_size.width, cfg.input_size.height)),
+            settings=cfg.settings(),
+        )
         if self.state is not None:
             ckpt = self.run.checkpoint_dir(int(self.state["checkpoint"]))
             load_state_dict_flexible(self.model, load_state_file(ckpt / "model.pt"), strict=True)
@@ -264,13 +273,15 @@ class Trainer:
         if not self.is_main:
             return
         self.log.write({"type": "val", "epoch": epoch_flt, "iteration": self.global_iter, "metrics": metrics})
-        ckpt = save_checkpoint(
-            self.run.checkpoint_dir(idx), self.model, model_name=self.model_name,
-            model_options=self.cfg.unetkit.model_options, settings=self.cfg.settings(),
-            out_classes=self.indexing.out_classes, class_title_to_idx=self.indexing.class_title_to_idx,
-            extra={"epoch": epoch_flt, "iteration": self.global_iter, "val_metrics": metrics, "best_now": best_now,
-                   "seed": self.job.seed},
-        )  # fmt: skip
+        provenance = Provenance(
+            epoch=epoch_flt,
+            iteration=self.global_iter,
+            val_metrics=metrics,
+            best_now=best_now,
+            seed=self.job.seed,
+        )
+        card = self.card.model_copy(update={"provenance": provenance})
+        ckpt = save_checkpoint(self.run.checkpoint_dir(idx), self.model, card)
         size = sum(f.stat().st_size for f in ckpt.iterdir())
         self.log.write({"type": "checkpoint", "epoch": epoch_flt, "iteration": self.global_iter, "id": idx,
                         "subdir": ckpt.name, "sizeb": size, "best_now": best_now})  # fmt: skip

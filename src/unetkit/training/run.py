@@ -43,7 +43,7 @@ def _with_model(cfg: TrainConfig, model: str | None) -> TrainConfig:
         return cfg
     data = cfg.settings()
     data["unetkit"]["model"] = model
-    return parse_config(data, warn=False)
+    return parse_config(data, file=cfg.source, warn=False)
 
 
 def _resume_config(run, cfg: TrainConfig | None, model: str | None) -> TrainConfig:
@@ -52,13 +52,13 @@ def _resume_config(run, cfg: TrainConfig | None, model: str | None) -> TrainConf
         wanted = _with_model(cfg, model).settings()
         diff = sorted(k for k in wanted if wanted[k] != saved.settings().get(k))
         if diff:
-            raise ConfigError(
+            raise cfg.error(
                 f"the config differs from the run's train_config.json in {', '.join(diff)}; a resumed run keeps "
                 "its config (omit --config or start a new run)",
                 json_path=f"$.{diff[0]}",
             )
     elif model and model != saved.unetkit.model:
-        raise ConfigError(
+        raise saved.error(
             f"the run trains {saved.unetkit.model!r}, not {model!r}", json_path="$.unetkit.model"
         )
     return saved
@@ -154,4 +154,4 @@ def _adopt_checkpoint_model(cfg: TrainConfig, init: Path) -> TrainConfig:
     data = json.loads(json.dumps(cfg.settings()))
     data["unetkit"]["model"] = card.model
     data["unetkit"]["model_options"] = {**card.model_options, **cfg.unetkit.model_options}
-    return parse_config(data, warn=False)
+    return parse_config(data, file=cfg.source, warn=False)

@@ -11,9 +11,10 @@ import torch
 
 from unetkit.errors import ConfigError
 from unetkit.models import model_stride
+from unetkit.models.card import ClassMap
 from unetkit.project import Project
 from unetkit.training import init_weights
-from unetkit.training.classes import ClassIndexing, continue_training_indexing, create_segmentation_classes
+from unetkit.training.classes import continue_training_indexing
 from unetkit.training.config import TrainConfig, check_model_stride
 from unetkit.training.data import split_by_tags
 from unetkit.training.run_dir import RunDir
@@ -36,7 +37,7 @@ class Job:
 class Prepared:
     project: Project
     splits: dict
-    indexing: ClassIndexing
+    indexing: ClassMap
 
 
 def prepare(job: Job) -> Prepared:
@@ -45,23 +46,21 @@ def prepare(job: Job) -> Prepared:
     project = Project.read(job.project_dir)
     splits = split_by_tags(project, cfg)
     sc = cfg.special_classes
-    indexing = create_segmentation_classes(project.meta.classes, sc.background, sc.neutral, file=project.path)
+    indexing = ClassMap.for_project(project.meta.classes, sc.background, sc.neutral, file=project.path)
     saved = RunDir(job.run_dir).load_state() if job.resume else None
     if saved is not None:
         mapping = {str(k): int(v) for k, v in saved["class_title_to_idx"].items()}
         if set(mapping) != set(indexing.class_title_to_idx):
             raise ConfigError("cannot resume: the project's classes differ from the run's", file=project.path)
-        indexing = ClassIndexing(indexing.out_classes, mapping, max(mapping.values()) + 1)
+        indexing = indexing.with_indices(mapping)
     elif cfg.weights_init_type == "continue_training":
         found, mapping = init_weights.checkpoint_class_map(job.init)
         indexing = continue_training_indexing(indexing, mapping, sc.background, config_found=found)
     try:
         stride = model_stride(cfg.unetkit.model, **creation_options(cfg))
     except ConfigError as exc:
-        if exc.json_path:
-            raise
         where = "$.unetkit.model" if "unknown model" in exc.message else "$.unetkit.model_options"
-        raise ConfigError(exc.message, json_path=where) from None
+        raise cfg.error(exc.message, json_path=exc.json_path or where) from None
     check_model_stride(cfg, stride)
     return Prepared(project, splits, indexing)
 
@@ -70,7 +69,7 @@ def creation_options(cfg: TrainConfig) -> dict:
     return dict(cfg.unetkit.model_options)
 
 
-def class_weights(cfg: TrainConfig, indexing: ClassIndexing) -> torch.Tensor | None:
+def class_weights(cfg: TrainConfig, indexing: ClassMap) -> torch.Tensor | None:
     cw = cfg.unetkit.loss.class_weights
     if cw is None:
         return None
