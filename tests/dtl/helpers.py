@@ -78,7 +78,7 @@ def make_element(**changes) -> Element:
 
 def build_layer(action: str, settings: dict, *, meta: ProjectMeta | None = None, src=None, dst=None, index=1):
     """A validated layer with its metas computed from ``meta`` (default: make_meta())."""
-    from unetkit.dtl.registry import get_layer
+    from unetkit.dtl.layers import get_layer
 
     cls = get_layer(action)
     if dst is None:

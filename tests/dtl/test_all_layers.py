@@ -8,7 +8,7 @@ import pytest
 
 from unetkit.dtl.element import Element
 from unetkit.dtl.layers import FAMILIES
-from unetkit.dtl.registry import load_layers
+from unetkit.dtl.registry import LAYERS
 from unetkit.project import Annotation
 
 from .helpers import build_layer, make_element, run_layer
@@ -43,13 +43,13 @@ def example_settings() -> dict[str, dict]:
 
 def test_every_action_of_the_original_is_registered():
     assert len(ALL_ACTIONS) == 48
-    assert set(load_layers()) == ALL_ACTIONS
+    assert set(LAYERS) == ALL_ACTIONS
 
 
 def test_every_registered_action_has_example_settings():
     examples = example_settings()
-    assert sorted(set(load_layers()) - set(examples)) == []
-    assert sorted(set(examples) - set(load_layers())) == []
+    assert sorted(set(LAYERS) - set(examples)) == []
+    assert sorted(set(examples) - set(LAYERS)) == []
 
 
 def _snapshot(el: Element):

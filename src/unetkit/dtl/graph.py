@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from unetkit.dtl.base import LAYER_KEYS, Layer
 from unetkit.dtl.class_mapping import merge_metas
-from unetkit.dtl.registry import get_layer
+from unetkit.dtl.layers import get_layer
 from unetkit.errors import GraphError
 from unetkit.project import ProjectMeta
 
