@@ -9,7 +9,7 @@ import pytest
 from unetkit.cli.main import main
 from unetkit.inference import InferenceConfig, Predictor, parse_config
 from unetkit.inference.batch import infer_project
-from unetkit.inference.modes import build_mode
+from unetkit.inference.modes import build_runner
 from unetkit.project import Project, validate_project
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -39,7 +39,7 @@ def test_docs_inference_config_runs_unchanged(chase_project, random_ckpt, tmp_pa
         assert {lbl.class_title for lbl in ann.labels[2:]} <= {"bg_unet", "vessel_unet"}
         out_item = next(i for i in dst.items() if i.name == item.name)
         assert out_item.image_path.read_bytes() == item.image_path.read_bytes()
-        expected = build_mode(None, src.meta, predictor).apply(
+        expected = build_runner(None, src.meta, predictor).apply(
             item.read_image(), src_anns[(item.dataset, item.name)]
         )
         assert ann.to_json() == expected.to_json()
@@ -55,7 +55,7 @@ def test_runner_batches_equal_single_images(chase_project, random_ckpt, tmp_path
     assert stats.images == 3 and stats.images_per_second > 0
     src, src_anns = read_all(chase_project)
     _, anns = read_all(tmp_path / "o")
-    mode = build_mode(config, src.meta, predictor)
+    mode = build_runner(config, src.meta, predictor)
     for item in src.items():
         single = mode.apply(item.read_image(), src_anns[(item.dataset, item.name)])
         assert anns[(item.dataset, item.name)].to_json() == single.to_json()

@@ -5,7 +5,7 @@ import pytest
 
 from unetkit.errors import ConfigError
 from unetkit.inference import Predictor
-from unetkit.inference.modes import build_mode
+from unetkit.inference.modes import annotate, build_runner
 from unetkit.inference.probabilities import decode_multichannel, read_probability_map
 from unetkit.inference.tiling import SlidingWindowError, Window
 from unetkit.project import Annotation, Project, Rectangle
@@ -51,7 +51,7 @@ def class_mask(ann, title):
 
 # ------------------------------------------------------------------ full_image
 def test_full_image_default_suffix_keeps_existing_objects(project, samples, rand):
-    mode = build_mode(None, project.meta, rand)
+    mode = build_runner(None, project.meta, rand)
     assert [c.title for c in mode.out_meta.classes] == ["vessel", "box", "bg_unet", "vessel_unet"]
     assert [c.shape for c in mode.out_meta.classes[2:]] == ["bitmap", "bitmap"]
     assert [c.color for c in mode.out_meta.classes[2:]] == ["#222222", "#FF0000"]
@@ -68,19 +68,21 @@ def test_full_image_default_suffix_keeps_existing_objects(project, samples, rand
 
 def test_full_image_constant_model(project, samples, vessel):
     image, ann = samples[0]
-    out = build_mode({"name": "full_image"}, project.meta, vessel).apply(image, ann)
+    out = build_runner({"name": "full_image"}, project.meta, vessel).apply(image, ann)
     assert titles(out) == ["vessel", "box", "vessel_unet"]  # bg absent from the prediction → no bg object
     assert box(out.labels[2]) == (0, 0, 99, 95) and out.labels[2].geometry.area() == 96 * 100
 
 
 def test_filtering_and_renaming(project, samples, rand):
-    mode = build_mode({"model_classes": {"save_classes": ["bg"], "add_suffix": "_pred"}}, project.meta, rand)
+    mode = build_runner(
+        {"model_classes": {"save_classes": ["bg"], "add_suffix": "_pred"}}, project.meta, rand
+    )
     assert [c.title for c in mode.out_meta.classes] == ["vessel", "box", "bg_pred"]
     image, ann = samples[1]
     out = mode.apply(image, ann)
     assert set(titles(out)[2:]) <= {"bg_pred"}
     np.testing.assert_array_equal(class_mask(out, "bg_pred"), rand.predict(image).mask == 0)
-    none = build_mode({"model_classes": {"save_names": []}}, project.meta, rand)
+    none = build_runner({"model_classes": {"save_names": []}}, project.meta, rand)
     assert none.out_meta.classes == project.meta.classes
     assert none.apply(image, ann).labels == ann.labels
 
@@ -89,15 +91,15 @@ def test_renamed_class_that_exists_is_an_error(project, rand):
     with pytest.raises(
         ConfigError, match="saved as 'vessel', but a class with that title already exists"
     ) as e:
-        build_mode({"name": "roi"}, project.meta, rand)  # roi default suffix is "" → vessel collides
+        build_runner({"name": "roi"}, project.meta, rand)  # roi default suffix is "" → vessel collides
     assert e.value.json_path == "$.mode.model_classes.add_suffix"
     with pytest.raises(ConfigError) as e:
-        build_mode({"name": "roi", "save": True, "class_name": "box", "model_classes": {"add_suffix": "_u"}},
-                   project.meta, rand)  # fmt: skip
+        build_runner({"name": "roi", "save": True, "class_name": "box", "model_classes": {"add_suffix": "_u"}},
+                     project.meta, rand)  # fmt: skip
     assert e.value.json_path == "$.mode.class_name"
     with pytest.raises(ConfigError) as e:
-        build_mode({"name": "bboxes", "save": True, "add_suffix": "", "model_classes": {"add_suffix": "_u"}},
-                   project.meta, rand)  # fmt: skip
+        build_runner({"name": "bboxes", "save": True, "add_suffix": "", "model_classes": {"add_suffix": "_u"}},
+                     project.meta, rand)  # fmt: skip
     assert e.value.json_path == "$.mode.add_suffix"
 
 
@@ -109,7 +111,7 @@ def test_roi_bounds_inclusive_px_and_percent(project, samples, vessel):
         "save": True,
         "model_classes": {"add_suffix": "_unet"},
     }
-    mode = build_mode(cfg, project.meta, vessel)
+    mode = build_runner(cfg, project.meta, vessel)
     assert [(c.title, c.shape) for c in mode.out_meta.classes][2:] == [
         ("bg_unet", "bitmap"), ("vessel_unet", "bitmap"), ("inference_roi", "rectangle"),
     ]  # fmt: skip
@@ -123,8 +125,8 @@ def test_roi_bounds_inclusive_px_and_percent(project, samples, vessel):
 
 
 def test_roi_prediction_is_the_crops(project, samples, rand):
-    mode = build_mode({"name": "roi", "bounds": {"left": "3px", "top": "7px", "right": "11px", "bottom": "13px"},
-                       "model_classes": {"add_suffix": "_unet"}, "save_probabilities": True}, project.meta, rand)  # fmt: skip
+    mode = build_runner({"name": "roi", "bounds": {"left": "3px", "top": "7px", "right": "11px", "bottom": "13px"},
+                         "model_classes": {"add_suffix": "_unet"}, "save_probabilities": True}, project.meta, rand)  # fmt: skip
     image, ann = samples[2]
     out = mode.apply(image, ann)
     crop_probs = rand.predict_proba(image[7:83, 3:89])
@@ -139,11 +141,11 @@ def test_roi_prediction_is_the_crops(project, samples, rand):
 
 
 def test_roi_negative_bounds_clip_and_empty_roi(project, samples, vessel):
-    grow = build_mode({"name": "roi", "bounds": {"left": "-5px", "top": "-10%"}, "model_classes": {"add_suffix": "_u"}},
-                      project.meta, vessel)  # fmt: skip
+    grow = build_runner({"name": "roi", "bounds": {"left": "-5px", "top": "-10%"}, "model_classes": {"add_suffix": "_u"}},
+                        project.meta, vessel)  # fmt: skip
     assert grow.plan(samples[0][1]) == [Window(0, 0, 96, 100)]
-    empty = build_mode({"name": "roi", "bounds": {"left": "60%", "right": "50%"}, "model_classes": {"add_suffix": "_u"}},
-                       project.meta, vessel)  # fmt: skip
+    empty = build_runner({"name": "roi", "bounds": {"left": "60%", "right": "50%"}, "model_classes": {"add_suffix": "_u"}},
+                         project.meta, vessel)  # fmt: skip
     with pytest.raises(ConfigError, match="ROI is empty"):
         empty.apply(*samples[0])
 
@@ -157,7 +159,7 @@ def test_bboxes_padding_order_and_kept_source(project, samples, vessel):
         "save": True,
         "model_classes": {"add_suffix": "_unet"},
     }
-    mode = build_mode(cfg, project.meta, vessel)
+    mode = build_runner(cfg, project.meta, vessel)
     added = [(c.title, c.shape, c.color) for c in mode.out_meta.classes[2:]]
     assert added == [("bg_unet", "bitmap", "#222222"), ("vessel_unet", "bitmap", "#FF0000"),
                      ("box_input_bbox", "rectangle", "#00FF00")]  # fmt: skip
@@ -172,8 +174,8 @@ def test_bboxes_padding_order_and_kept_source(project, samples, vessel):
 
 
 def test_bboxes_all_classes_clipped_to_image(project, samples, vessel):
-    mode = build_mode({"name": "bboxes", "padding": {"left": "50px", "top": "50px", "right": "50px", "bottom": "50px"},
-                       "model_classes": {"add_suffix": "_unet"}}, project.meta, vessel)  # fmt: skip
+    mode = build_runner({"name": "bboxes", "padding": {"left": "50px", "top": "50px", "right": "50px", "bottom": "50px"},
+                         "model_classes": {"add_suffix": "_unet"}}, project.meta, vessel)  # fmt: skip
     image, ann = samples[1]
     out = mode.apply(image, ann)
     assert titles(out) == ["vessel_unet", "vessel", "vessel_unet", "box"]  # save=false: no rectangles
@@ -193,7 +195,7 @@ SW = {"name": "sliding_window", "window": {"width": 48, "height": 40}, "min_over
 
 
 def test_sliding_window_grid_rectangles(project, samples, vessel):
-    mode = build_mode({**SW, "save": True}, project.meta, vessel)
+    mode = build_runner({**SW, "save": True}, project.meta, vessel)
     assert (
         mode.out_meta.classes[-1].title == "sliding_window" and mode.out_meta.classes[-1].shape == "rectangle"
     )
@@ -211,7 +213,9 @@ def test_sliding_window_grid_rectangles(project, samples, vessel):
 def test_sliding_window_equals_manual_blending(project, samples, rand, blend):
     from unetkit.inference.tiling import blend_weights
 
-    mode = build_mode({**SW, "blend": blend, "batch_size": 4, "save_probabilities": True}, project.meta, rand)
+    mode = build_runner(
+        {**SW, "blend": blend, "batch_size": 4, "save_probabilities": True}, project.meta, rand
+    )
     image, ann = samples[1]
     out = mode.apply(image, ann)
     acc, wsum = np.zeros((96, 100, 2)), np.zeros((96, 100, 1))
@@ -229,7 +233,7 @@ def test_sliding_window_equals_manual_blending(project, samples, rand, blend):
 
 
 def test_sliding_window_errors(project, samples, vessel):
-    mode = build_mode({**SW, "window": {"width": 101, "height": 40}}, project.meta, vessel)
+    mode = build_runner({**SW, "window": {"width": 101, "height": 40}}, project.meta, vessel)
     with pytest.raises(SlidingWindowError, match="window is larger than source") as e:
         mode.apply(*samples[0])
     assert e.value.json_path == "$.mode.window"
@@ -237,7 +241,7 @@ def test_sliding_window_errors(project, samples, vessel):
 
 # ------------------------------------------------------------------ probabilities and assembly
 def test_full_image_probabilities_round_trip(project, samples, rand):
-    mode = build_mode({"save_probabilities": True}, project.meta, rand)
+    mode = build_runner({"save_probabilities": True}, project.meta, rand)
     image, ann = samples[0]
     out = mode.apply(image, ann)
     cbd = Annotation.from_json(out.to_json(), mode.out_meta).custom_big_data  # through JSON
@@ -252,7 +256,7 @@ def test_full_image_probabilities_round_trip(project, samples, rand):
 
 
 def test_assemble_hand_made_probabilities(project, rand):
-    mode = build_mode({"model_classes": {"add_suffix": "_x"}}, project.meta, rand)
+    mode = build_runner({"model_classes": {"add_suffix": "_x"}}, project.meta, rand)
     probs = np.zeros((10, 12, 2), np.float32)
     probs[:, :5, 0] = 0.9
     probs[:, 5:, 1] = 0.8
@@ -265,12 +269,12 @@ def test_annotation_size_must_match(project, samples, rand):
     from unetkit.errors import FormatError
 
     with pytest.raises(FormatError, match="differs from the image size"):
-        build_mode(None, project.meta, rand).apply(samples[0][0][:50], samples[0][1])
+        build_runner(None, project.meta, rand).apply(samples[0][0][:50], samples[0][1])
 
 
-def test_predictor_annotate(samples, vessel):
+def test_annotate(samples, vessel):
     image, _ = samples[0]
-    out = vessel.annotate(image)
+    out = annotate(vessel, image)
     assert titles(out) == ["vessel_unet"]
-    out = vessel.annotate(image, mode={"name": "roi", "bounds": {"top": "50%"}})
+    out = annotate(vessel, image, mode={"name": "roi", "bounds": {"top": "50%"}})
     assert titles(out) == ["vessel"] and box(out.labels[0]) == (0, 48, 99, 95)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unetkit.inference.modes import build_mode
+from unetkit.inference.modes import build_runner
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.tiling import BandStitcher, SlidingWindowError, blend_weights, window_grid
 
@@ -125,7 +125,7 @@ def test_large_image_sliding_window_bounded_memory(tmp_path):
     image = np.zeros((n, n, 3), np.uint8)
     image[::7] = 200
     image[:, ::11] = 90
-    mode = build_mode(
+    mode = build_runner(
         {"name": "sliding_window", "window": {"width": 256, "height": 256}, "min_overlap": {"x": 16, "y": 16},
          "batch_size": 4},
         None, predictor,

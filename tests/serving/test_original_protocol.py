@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from unetkit.inference.modes import build_mode
+from unetkit.inference.modes import build_runner
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, ProjectMeta, Rectangle
 
 from .helpers import png_bytes, sample_image
@@ -28,7 +28,7 @@ def expected(predictor, mode: dict | None, ann=None, meta=None) -> dict:
     from unetkit.serving.engine import ServingEngine
 
     config = ServingEngine._config(mode)
-    return build_mode(config, meta, predictor).apply(IMG, ann).to_json()
+    return build_runner(config, meta, predictor).apply(IMG, ann).to_json()
 
 
 def post(client, *, as_files: bool, **parts):

@@ -115,7 +115,7 @@ def test_upload_limits_over_real_http(server):
 
 def test_real_supervisely_item_through_the_original_protocol(server, predictor, sly_samples_dir):
     """A real annotated project item (lemons): image + annotation + meta files, bboxes mode, over HTTP."""
-    from unetkit.inference.modes import build_mode
+    from unetkit.inference.modes import build_runner
     from unetkit.project import Annotation, ProjectMeta
     from unetkit.serving.engine import ServingEngine
     from unetkit.serving.limits import decode_image
@@ -141,7 +141,7 @@ def test_real_supervisely_item_through_the_original_protocol(server, predictor, 
     got = r.json()
 
     meta = ProjectMeta.from_json(json.loads(meta_bytes))
-    inference_mode = build_mode(ServingEngine._config(mode), meta, predictor)
+    inference_mode = build_runner(ServingEngine._config(mode), meta, predictor)
     ann = Annotation.from_json(json.loads(ann_bytes), inference_mode.out_meta)
     image = decode_image(image_bytes, max_pixels=10**7)
     assert got == inference_mode.apply(image, ann).to_json()

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from unetkit.dtl.class_mapping import apply_mapping, apply_tag_changes, resolve_mapping
 from unetkit.dtl.element import Element
 from unetkit.errors import GraphError
 from unetkit.project import ProjectMeta
@@ -98,8 +99,6 @@ class Layer:
         Also stores ``self.in_meta``, ``self.out_meta`` and ``self.label_map`` (input title -> output
         title or None) for use in `process()`.
         """
-        from unetkit.dtl.class_mapping import apply_mapping, apply_tag_changes, resolve_mapping
-
         mapping = self.class_mapping(in_meta)
         self.label_map = resolve_mapping(in_meta, mapping, layer=self)
         out = apply_mapping(in_meta, mapping, layer=self)

@@ -11,13 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from unetkit.errors import GraphError
 from unetkit.project import ObjClass, ProjectMeta, TagMeta
-
-if TYPE_CHECKING:
-    from unetkit.dtl.base import Layer
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +22,18 @@ DEFAULT, IGNORE, OTHER = "__default__", "__ignore__", "__other__"
 INTERNAL_KEYS = ("__new__", "__clone__", "__update__")
 
 
-def _fail(layer: Layer | None, message: str) -> GraphError:
+class ErrorReporter(Protocol):
+    """Turns a mapping error into a GraphError naming where it is (a DTL layer and its mapping setting)."""
+
+    mapping_setting: str | None
+
+    def error(self, message: str, key: str | None = None) -> GraphError: ...
+
+
+def _fail(layer: ErrorReporter | None, message: str) -> GraphError:
     if layer is None:
         return GraphError(message)
-    return layer.error(message, key=getattr(layer, "mapping_setting", None))
+    return layer.error(message, key=layer.mapping_setting)
 
 
 def auto_color(title: str) -> str:
@@ -38,7 +43,7 @@ def auto_color(title: str) -> str:
     return f"#{r:02X}{g:02X}{b:02X}"
 
 
-def _expand(in_meta: ProjectMeta, mapping: dict, layer: Layer | None) -> dict:
+def _expand(in_meta: ProjectMeta, mapping: dict, layer: ErrorReporter | None) -> dict:
     """Class-title keys only, with __other__ expanded; checks every input class is covered."""
     titles = [c.title for c in in_meta.classes]
     explicit = {k: v for k, v in mapping.items() if k not in INTERNAL_KEYS and k != OTHER}
@@ -61,7 +66,7 @@ def _expand(in_meta: ProjectMeta, mapping: dict, layer: Layer | None) -> dict:
 
 
 def resolve_mapping(
-    in_meta: ProjectMeta, mapping: dict, *, layer: Layer | None = None
+    in_meta: ProjectMeta, mapping: dict, *, layer: ErrorReporter | None = None
 ) -> dict[str, str | None]:
     """{input title: output title, or None when objects of that class are dropped}."""
     out: dict[str, str | None] = {}
@@ -82,7 +87,7 @@ def map_label_class(mapping_resolved: dict, title: str) -> str | None:
     return mapping_resolved.get(title, title)
 
 
-def _merge_into(classes: list[ObjClass], new: ObjClass, layer: Layer | None) -> None:
+def _merge_into(classes: list[ObjClass], new: ObjClass, layer: ErrorReporter | None) -> None:
     for existing in classes:
         if existing.title == new.title:
             if existing.shape != new.shape:
@@ -105,7 +110,7 @@ def _new_class(title: str, shape: str, color: str | None = None, **fields) -> Ob
     )
 
 
-def apply_mapping(in_meta: ProjectMeta, mapping: dict, *, layer: Layer | None = None) -> ProjectMeta:
+def apply_mapping(in_meta: ProjectMeta, mapping: dict, *, layer: ErrorReporter | None = None) -> ProjectMeta:
     """Output meta of a layer with this mapping (full §4.4 semantics)."""
     expanded = _expand(in_meta, mapping, layer)
     kept: list[ObjClass] = []
@@ -149,7 +154,7 @@ def tag_meta_for(tag: str | dict) -> TagMeta:
 
 
 def apply_tag_changes(
-    meta: ProjectMeta, added: list, removed: list, *, layer: Layer | None = None
+    meta: ProjectMeta, added: list, removed: list, *, layer: ErrorReporter | None = None
 ) -> ProjectMeta:
     """Remove the ``removed`` tag metas, then add metas for ``added`` tags (existing ones are kept)."""
     if not added and not removed:
@@ -164,7 +169,7 @@ def apply_tag_changes(
     return meta.clone(tag_metas=tag_metas)
 
 
-def merge_metas(metas: list[ProjectMeta], *, layer: Layer | None = None) -> ProjectMeta:
+def merge_metas(metas: list[ProjectMeta], *, layer: ErrorReporter | None = None) -> ProjectMeta:
     """Union of the metas reaching a layer through several `src` (classes then tags, first wins)."""
     if len(metas) == 1:
         return metas[0]

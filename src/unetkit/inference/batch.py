@@ -19,7 +19,7 @@ from pathlib import Path
 from unetkit import atomic
 from unetkit.errors import ConfigError, FormatError, UnetkitError
 from unetkit.inference.config import InferenceConfig
-from unetkit.inference.modes import build_mode, check_annotation, crop
+from unetkit.inference.modes import build_runner, check_annotation, crop
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.tiling import SlidingWindowError
 
@@ -124,7 +124,7 @@ def infer_project(
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise FormatError("output folder exists and is not empty (refusing to overwrite)", file=out_dir)
     try:
-        mode = build_mode(config, project.meta, predictor)
+        mode = build_runner(config, project.meta, predictor)
     except ConfigError as exc:
         raise ConfigError(exc.message, file=config_file, json_path=exc.json_path) from None
     out_meta = mode.out_meta

@@ -10,15 +10,15 @@ forward pass; ``apply`` does both for one image. Sliding window streams its wind
 
 from __future__ import annotations
 
-import math
 import random
 
 import numpy as np
 
 from unetkit.errors import ConfigError, FormatError
 from unetkit.inference import config as cfg
-from unetkit.inference.predictor import Predictor, argmax
+from unetkit.inference.predictor import Network, Predictor, argmax, load_image
 from unetkit.inference.probabilities import add_probabilities, probability_class_json, probability_label_json
+from unetkit.inference.regions import padded_box, roi_window
 from unetkit.inference.tiling import BandStitcher, SlidingWindowError, Window, blend_weights, window_grid
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, ProjectMeta, Rectangle, random_color
 
@@ -31,14 +31,21 @@ def _rect_class(title: str, color: str | None = None) -> ObjClass:
     return ObjClass(title, "rectangle", color or random_color(random.Random(title)))
 
 
-class InferenceMode:
-    """Base: model-class renaming, output meta, labels from probabilities."""
+class ModeRunner:
+    """Runs one configured mode (a ``config.*Mode``): model-class renaming, output meta, labels from probabilities.
+
+    ``network`` replaces the predictor's own network pass (see :meth:`Predictor.forward`); serving passes its
+    micro-batcher.
+    """
 
     batchable = True
 
-    def __init__(self, mode, in_meta: ProjectMeta | None, predictor: Predictor):
+    def __init__(
+        self, mode, in_meta: ProjectMeta | None, predictor: Predictor, network: Network | None = None
+    ):
         self.mode = mode
         self.predictor = predictor
+        self.network = network
         self.in_meta = in_meta if in_meta is not None else ProjectMeta()
         self.kept = [(mc, mode.model_classes.rename(mc.title)) for mc in predictor.classes]
         self.kept = [(mc, title) for mc, title in self.kept if title is not None]
@@ -105,7 +112,7 @@ class InferenceMode:
         probs: list[np.ndarray] = []
         for i in range(0, len(regions), batch_size):
             crops = [crop(image, r) for r in regions[i : i + batch_size]]
-            probs += self.predictor.predict_proba_batch(crops)
+            probs += self.predictor.predict_proba_batch(crops, self.network)
         return self.assemble(ann, regions, probs)
 
 
@@ -115,7 +122,7 @@ def crop(image: np.ndarray, win: Window) -> np.ndarray:
 
 def check_annotation(image: np.ndarray, ann: Annotation | None) -> Annotation:
     if ann is None:
-        return InferenceMode.empty_annotation(image)
+        return ModeRunner.empty_annotation(image)
     if (ann.height, ann.width) != tuple(image.shape[:2]):
         raise FormatError(
             f"annotation size {ann.width}x{ann.height} differs from the image size {image.shape[1]}x{image.shape[0]}",
@@ -124,7 +131,7 @@ def check_annotation(image: np.ndarray, ann: Annotation | None) -> Annotation:
     return ann
 
 
-class FullImageMode(InferenceMode):
+class FullImageRunner(ModeRunner):
     def plan(self, ann):
         return [Window(0, 0, ann.height, ann.width)]
 
@@ -134,21 +141,9 @@ class FullImageMode(InferenceMode):
         return self.with_probabilities(out, self.probability_labels(p))
 
 
-def roi_window(height: int, width: int, bounds: cfg.Bounds) -> Window:
-    """ROI = rows top..H−bottom−1, cols left..W−right−1 (inclusive), clipped to the image."""
-    top = cfg.side_pixels(bounds.top, height)
-    left = cfg.side_pixels(bounds.left, width)
-    bottom = height - cfg.side_pixels(bounds.bottom, height) - 1
-    right = width - cfg.side_pixels(bounds.right, width) - 1
-    top, left, bottom, right = max(top, 0), max(left, 0), min(bottom, height - 1), min(right, width - 1)
-    if bottom < top or right < left:
-        raise ConfigError(f"the ROI is empty for a {width}x{height} image", json_path="$.mode.bounds")
-    return Window(top, left, bottom - top + 1, right - left + 1)
-
-
-class RoiMode(InferenceMode):
-    def __init__(self, mode, in_meta, predictor):
-        super().__init__(mode, in_meta, predictor)
+class RoiRunner(ModeRunner):
+    def __init__(self, mode, in_meta, predictor, network=None):
+        super().__init__(mode, in_meta, predictor, network)
         self.roi_class = _rect_class(mode.class_name) if mode.save else None
         if self.roi_class is not None:
             self._add_class(self.roi_class, "$.mode.class_name", "the ROI class")
@@ -165,25 +160,9 @@ class RoiMode(InferenceMode):
         return self.with_probabilities(out, self.probability_labels(p, win.top, win.left))
 
 
-def padded_box(label: Label, padding: cfg.Bounds, height: int, width: int) -> Window | None:
-    """The object's bbox padded outward (percent of the bbox side), clipped to the image; None when empty."""
-    box = label.geometry.bbox()
-    top, left = int(math.floor(box.top)), int(math.floor(box.left))
-    bottom, right = int(math.ceil(box.bottom)), int(math.ceil(box.right))
-    bh, bw = bottom - top + 1, right - left + 1
-    top -= cfg.side_pixels(padding.top, bh)
-    left -= cfg.side_pixels(padding.left, bw)
-    bottom += cfg.side_pixels(padding.bottom, bh)
-    right += cfg.side_pixels(padding.right, bw)
-    top, left, bottom, right = max(top, 0), max(left, 0), min(bottom, height - 1), min(right, width - 1)
-    if bottom < top or right < left:
-        return None
-    return Window(top, left, bottom - top + 1, right - left + 1)
-
-
-class BboxesMode(InferenceMode):
-    def __init__(self, mode, in_meta, predictor):
-        super().__init__(mode, in_meta, predictor)
+class BboxesRunner(ModeRunner):
+    def __init__(self, mode, in_meta, predictor, network=None):
+        super().__init__(mode, in_meta, predictor, network)
         self.box_classes: dict[str, str] = {}
         if mode.save:
             for c in self.in_meta.classes:
@@ -218,13 +197,13 @@ class BboxesMode(InferenceMode):
         return self.with_probabilities(ann.clone(labels=labels), prob_labels)
 
 
-class SlidingWindowMode(InferenceMode):
+class SlidingWindowRunner(ModeRunner):
     """Clamped window grid; per-window probabilities blended (constant = the original's sum, or Gaussian)."""
 
     batchable = False
 
-    def __init__(self, mode, in_meta, predictor):
-        super().__init__(mode, in_meta, predictor)
+    def __init__(self, mode, in_meta, predictor, network=None):
+        super().__init__(mode, in_meta, predictor, network)
         self.window_class = _rect_class(mode.class_name) if mode.save else None
         if self.window_class is not None:
             self._add_class(self.window_class, "$.mode.class_name", "the window class")
@@ -252,7 +231,7 @@ class SlidingWindowMode(InferenceMode):
             row = [win for win in windows if win.top == top]
             for j in range(0, len(row), batch):
                 chunk = row[j : j + batch]
-                probs = self.predictor.predict_proba_batch([crop(image, win) for win in chunk])
+                probs = self.predictor.predict_proba_batch([crop(image, win) for win in chunk], self.network)
                 for win, p in zip(chunk, probs):
                     stitcher.add(win.top, win.left, p.transpose(2, 0, 1), self.weights)
             stitcher.advance(tops[i + 1] if i + 1 < len(tops) else h)
@@ -277,17 +256,20 @@ class SlidingWindowMode(InferenceMode):
         return out
 
 
-MODES = {
-    "full_image": FullImageMode,
-    "roi": RoiMode,
-    "bboxes": BboxesMode,
-    "sliding_window": SlidingWindowMode,
+RUNNERS = {
+    "full_image": FullImageRunner,
+    "roi": RoiRunner,
+    "bboxes": BboxesRunner,
+    "sliding_window": SlidingWindowRunner,
 }
 
 
-def build_mode(
-    mode=None, in_meta: ProjectMeta | None = None, predictor: Predictor | None = None
-) -> InferenceMode:
+def build_runner(
+    mode=None,
+    in_meta: ProjectMeta | None = None,
+    predictor: Predictor | None = None,
+    network: Network | None = None,
+) -> ModeRunner:
     """``mode``: None (full_image, ``_unet``), an InferenceConfig, a mode model, or a config / mode dict."""
     if mode is None:
         mode = cfg.InferenceConfig().mode
@@ -296,4 +278,13 @@ def build_mode(
     elif isinstance(mode, dict):
         doc = mode if ("mode" in mode or "model" in mode) else {"model": {}, "mode": mode}
         mode = cfg.parse_config(doc).mode
-    return MODES[mode.name](mode, in_meta, predictor)
+    return RUNNERS[mode.name](mode, in_meta, predictor, network)
+
+
+def annotate(predictor: Predictor, image, ann=None, mode=None, meta=None) -> Annotation:
+    """Supervisely annotation of one image through an inference mode (default: full_image, suffix ``_unet``).
+
+    ``image``: numpy / PIL / path. ``mode``: an :class:`~unetkit.inference.config.InferenceConfig`, a mode
+    model, or a config dict. ``ann``/``meta``: the image's existing annotation and its project meta.
+    """
+    return build_runner(mode, meta, predictor).apply(load_image(image), ann)

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -84,13 +85,14 @@ class Service:
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def forward(self, items: list) -> list:
-        """Model forward for code running in a request thread: chunks of ≤ max_batch go through the batcher.
+    def network(self, batch: np.ndarray) -> np.ndarray:
+        """The predictor's network pass for code in a request thread: N×C×h×w → N×K×h×w probabilities, the
+        items going through the batcher in chunks of ≤ max_batch.
 
         Past the request's deadline the work is abandoned here, so a request that already got its 504
-        stops using the model at its next forward pass.
+        stops using the model at its next network pass.
         """
-        out: list = []
+        items, out = list(batch), []
         step = self.settings.max_batch
         deadline = getattr(self._local, "deadline", None)
         for start in range(0, len(items), step):
@@ -102,7 +104,7 @@ class Service:
                 out.extend(self.batcher.submit_from_thread_many(chunk, timeout=remaining))
             except concurrent.futures.TimeoutError:
                 raise RequestAbandoned("the request passed its deadline") from None
-        return out
+        return np.stack(out)
 
     async def run(self, job: Callable[[], Any]) -> Any:
         """Run ``job`` in the request pool under the admission bound and the per-request deadline."""
@@ -253,7 +255,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
         def job() -> dict:
             started = time.perf_counter()
             img = decode_image(data, max_pixels=config.max_pixels)
-            result = engine.predict(img, service.forward)
+            result = engine.predict(img, service.network)
             body: dict = {
                 "format": format,
                 "width": int(img.shape[1]),
@@ -292,7 +294,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
 
         def job() -> dict:
             img = decode_image(image, max_pixels=config.max_pixels)
-            return engine.run_mode(img, docs["annotation"], docs["meta"], docs["mode"], service.forward)
+            return engine.run_mode(img, docs["annotation"], docs["meta"], docs["mode"], service.network)
 
         return JSONResponse(await service.run(job))
 
