@@ -1,5 +1,6 @@
-"""Contract test over every registered layer: all §4.6 actions exist, each has example settings, and each
-runs on an element with image + every geometry, producing valid elements that match its output meta."""
+"""Contract test over every registered layer: all 48 original actions exist (docs/original-behaviour.md, "DTL layers"),
+each has example settings, and each runs on an element with image + every geometry, producing valid elements
+that match its output meta."""
 
 from __future__ import annotations
 

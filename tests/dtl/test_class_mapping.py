@@ -1,4 +1,5 @@
-"""§4.4 class-mapping semantics and property tests of the static meta computation."""
+"""Class-mapping semantics (docs/original-behaviour.md, "DTL class mapping") and property tests of the
+static meta computation."""
 
 from __future__ import annotations
 

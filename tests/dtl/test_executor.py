@@ -1,4 +1,5 @@
-"""Executor: streaming, naming (§4.5), error isolation, refusals, seeds and workers."""
+"""Executor: streaming, naming (docs/original-behaviour.md, "DTL output naming"), error isolation, refusals,
+seeds and workers."""
 
 from __future__ import annotations
 

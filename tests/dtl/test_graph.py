@@ -1,4 +1,5 @@
-"""Graph parsing and validation (§4.2): every error kind names the layer index, action and key."""
+"""Graph parsing and validation (docs/original-behaviour.md, "DTL graph validation"): every error kind
+names the layer index, action and key."""
 
 from __future__ import annotations
 

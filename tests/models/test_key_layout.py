@@ -21,7 +21,8 @@ def meta_state(name: str, classes: int, **options) -> dict[str, tuple[int, ...]]
 
 
 def expected_unet_v2_keys(n_cls: int) -> dict[str, tuple[int, ...]]:
-    """The §2.1 layout, spelled out independently of the implementation."""
+    """The original key layout (docs/original-behaviour.md, "UNet V2 weight layout"), spelled out
+    independently of the implementation."""
     keys: dict[str, tuple[int, ...]] = {}
 
     def conv(prefix, i, o, k):

@@ -1,4 +1,7 @@
-"""Original REST protocol (§3.5b): POST /model/inference and /model/get_out_meta, every inference mode."""
+"""Original REST protocol: POST /model/inference and /model/get_out_meta, every inference mode.
+
+Original behaviour: docs/original-behaviour.md, "Deploy protocol".
+"""
 
 from __future__ import annotations
 

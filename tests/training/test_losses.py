@@ -17,7 +17,7 @@ NEUTRAL = 2
 
 
 def reference_bce_dice(logits, target, neutral, w_bce=1.0, w_dice=1.0):
-    """Direct transcription of the original BCEDiceLoss (§2.5)."""
+    """Direct transcription of the original BCEDiceLoss (docs/original-behaviour.md, "Losses and metrics")."""
     p = torch.softmax(logits, 1)[:, 1]
     t = (target == 1).float()
     keep = target != neutral

@@ -1,4 +1,7 @@
-"""`unetkit infer`: apply a checkpoint to a project with an inference config (§3.1–§3.4)."""
+"""`unetkit infer`: apply a checkpoint to a project with an inference config.
+
+Original behaviour: docs/original-behaviour.md, "Inference config" to "Project inference".
+"""
 
 from __future__ import annotations
 

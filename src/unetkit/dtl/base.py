@@ -86,7 +86,8 @@ class Layer:
         return err
 
     def class_mapping(self, in_meta: ProjectMeta) -> dict:
-        """§4.4 class mapping of this layer; default keeps every class."""
+        """Class mapping of this layer (docs/original-behaviour.md, "DTL class mapping"); the default keeps
+        every class."""
         return {"__other__": "__default__"}
 
     def tag_changes(self) -> tuple[list, list]:

@@ -1,4 +1,6 @@
-"""§4.4 class-mapping semantics: static output-meta computation shared by every layer.
+"""Class-mapping semantics: static output-meta computation shared by every layer.
+
+Original behaviour: docs/original-behaviour.md, "DTL class mapping".
 
 A mapping is ``{input class title: target}`` where target is ``"__default__"`` (keep), ``"__ignore__"``
 (delete), a new title (rename; several onto one title merge) or ``{"title", "shape"}`` (replace by a class
@@ -111,7 +113,7 @@ def _new_class(title: str, shape: str, color: str | None = None, **fields) -> Ob
 
 
 def apply_mapping(in_meta: ProjectMeta, mapping: dict, *, layer: ErrorReporter | None = None) -> ProjectMeta:
-    """Output meta of a layer with this mapping (full §4.4 semantics)."""
+    """Output meta of a layer with this mapping (docs/original-behaviour.md, "DTL class mapping")."""
     expanded = _expand(in_meta, mapping, layer)
     kept: list[ObjClass] = []
     moved: list[ObjClass] = []

@@ -1,4 +1,6 @@
-"""Run a validated DTL graph over input projects and write a NEW project (§4.3, §4.5).
+"""Run a validated DTL graph over input projects and write a NEW project.
+
+Original behaviour: docs/original-behaviour.md, "DTL execution" and "DTL output naming".
 
 Streaming: each input image is pushed depth-first through the graph, one element at a time. With
 ``workers > 1`` input images are processed in worker processes and the parent writes their outputs in

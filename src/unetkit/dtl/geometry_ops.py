@@ -4,7 +4,8 @@ Conventions (pixel-centre coordinates, the rules `unetkit.project` rasterises wi
 * Pixel ``(x, y)`` has its centre at integer ``(x, y)``; vector coordinates use the same frame, so a transform
   maps a vector point exactly like the image maps that pixel's centre.
 * Crop windows are ``(left, top, right, bottom)`` with EXCLUSIVE right/bottom (``img[top:bottom, left:right]``),
-  as in legacy DTL (§4.6). Vector shapes are clipped with shapely to the window's pixel area
+  as in legacy DTL (docs/original-behaviour.md, "DTL layers"). Vector shapes are clipped with shapely to the
+  window's pixel area
   ``[left-0.5, right-0.5] x [top-0.5, bottom-0.5]`` and their coordinates are then clamped into the kept pixel
   centres ``[left, right-1] x [top, bottom-1]`` (rasterisation-neutral), so a crop never changes which of the
   kept pixels an object covers for bitmaps, rectangles, points and axis-aligned shapes.
@@ -599,8 +600,9 @@ def rotate_annotation(ann: Annotation, angle_deg: float, mode: str):
 
 
 def normalize_geometry(g: Geometry, width: int, height: int) -> list[Geometry]:
-    """§4.6 normalisation to the image bounds: bitmaps cut and re-tightened, rectangles clipped to the image
-    pixels, lines clipped (may split), points outside dropped, polygons with < 3 points (holes too) dropped."""
+    """Normalisation to the image bounds (docs/original-behaviour.md, "DTL layers"): bitmaps cut and re-tightened,
+    rectangles clipped to the image pixels, lines clipped (may split), points outside dropped, polygons with
+    < 3 points (holes too) dropped."""
     if isinstance(g, (Bitmap, Rectangle, Polyline, Point)):
         if isinstance(g, Polyline) and len(g.points) < 2:
             return []

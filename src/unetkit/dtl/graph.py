@@ -1,4 +1,6 @@
-"""Parse and validate a DTL graph (§4.2) and compute its static output meta (§4.4).
+"""Parse and validate a DTL graph and compute its static output meta.
+
+Original behaviour: docs/original-behaviour.md, "DTL graph validation" and "DTL class mapping".
 
 Every problem is a GraphError naming the layer (index and action) and the offending key, raised while
 building the graph, i.e. before any image is processed.
@@ -216,7 +218,8 @@ def _check_structure(layers: list[Layer]) -> tuple[dict[str, list[Layer]], list[
 
 
 def compute_metas(graph: Graph, project_metas: dict[str, ProjectMeta]) -> ProjectMeta:
-    """Propagate metas from the data layers to the save layer (§4.4); returns the output meta."""
+    """Propagate metas from the data layers to the save layer; returns the output meta
+    (docs/original-behaviour.md, "DTL class mapping")."""
     placeholder_metas: dict[str, list[ProjectMeta]] = defaultdict(list)
     for layer in graph.order:
         if layer.is_data:

@@ -1,4 +1,6 @@
-"""Inference: `Predictor`, inference modes (§3.3), project inference, ONNX export and evaluation.
+"""Inference: `Predictor`, inference modes, project inference, ONNX export and evaluation.
+
+Original behaviour: docs/original-behaviour.md, "Inference modes" and "Project inference".
 
 Never imports unetkit.training.
 """

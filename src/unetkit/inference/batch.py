@@ -1,4 +1,6 @@
-"""Project inference (§3.4): read every item, run the mode, write a new project with the output meta.
+"""Project inference: read every item, run the mode, write a new project with the output meta.
+
+Original behaviour: docs/original-behaviour.md, "Project inference".
 
 Images are read by a pool of prefetching threads, several images' regions go through one forward pass
 (``batch_size`` regions), and annotations are written by a background writer thread, so reading, the model and

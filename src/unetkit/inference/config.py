@@ -1,4 +1,6 @@
-"""Inference task config (§3.1): `model.gpu_device`, `mode` with every mode's settings and defaults.
+"""Inference task config: `model.gpu_device`, `mode` with every mode's settings and defaults.
+
+Original behaviour: docs/original-behaviour.md, "Inference config".
 
 Loading order, as the original: a config without a ``model`` key is the v1 (2018) layout and is converted first
 (``mode.source`` → ``mode.name``, top-level ``model_classes`` → ``mode.model_classes``, every other top-level key

@@ -1,4 +1,6 @@
-"""Inference modes (§3.3): full_image, roi, bboxes, sliding_window — built on a :class:`Predictor`.
+"""Inference modes: full_image, roi, bboxes, sliding_window — built on a :class:`Predictor`.
+
+Original behaviour: docs/original-behaviour.md, "Inference modes".
 
 Every mode keeps the input annotation (objects, tags) and appends one bitmap per model class present (background
 included unless filtered), renamed by ``model_classes``. ``out_meta`` = input meta + renamed model classes

@@ -1,4 +1,7 @@
-"""Probability maps in ``customBigData`` (§3.6): ``multichannelBitmap`` = base64(zlib(np.save(H×W×1 float32)))."""
+"""Probability maps in ``customBigData``: ``multichannelBitmap`` = base64(zlib(np.save(H×W×1 float32))).
+
+Original behaviour: docs/original-behaviour.md, "Probability maps".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Sliding-window grid (§3.3, exactly the original's), blending weights and bounded-memory CPU stitching.
+"""Sliding-window grid (exactly the original's), blending weights and bounded-memory CPU stitching.
+
+Original behaviour: docs/original-behaviour.md, "Inference modes".
 
 The grid is row-major; all windows of one row share a top, so once a row of windows is done every image row above
 the next row's top is final. :class:`BandStitcher` therefore keeps only a ``window_height``-row float32

@@ -1,4 +1,6 @@
-"""Annotation JSON (§1.3): image size, image tags, labelled objects, description, ``customBigData``.
+"""Annotation JSON: image size, image tags, labelled objects, description, ``customBigData``.
+
+Original behaviour: docs/original-behaviour.md, "Annotation JSON".
 
 Unknown keys of annotations, objects and tags are kept in ``extra`` and written back unchanged; geometries that
 unetkit does not interpret become :class:`RawGeometry` and are also written back unchanged.

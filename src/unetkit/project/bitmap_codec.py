@@ -1,4 +1,4 @@
-"""Bitmap ``data`` string codec, exactly as §1.5 of the reference.
+"""Bitmap ``data`` string codec, byte for byte the original's (docs/original-behaviour.md, "Bitmap codec").
 
 Encode: tight bool mask -> uint8 0/1 -> PIL palette image ([0,0,0, 255,255,255]) -> PNG with ``transparency=0``
 (1-bit indexed, tRNS makes index 0 transparent) -> ``zlib.compress`` -> base64.

@@ -1,10 +1,13 @@
-"""Supervisely geometries (§1.4): point, rectangle, polygon, line, bitmap, and unknown shapes kept verbatim.
+"""Supervisely geometries: point, rectangle, polygon, line, bitmap, and unknown shapes kept verbatim.
+
+Original behaviour: docs/original-behaviour.md, "Geometries".
 
 Coordinates: x = column, y = row, origin top-left. Vector coordinates are read with Python ``round()`` (the new
 SDK stores ints; floats written by legacy DTL are accepted and rounded half-to-even).
 
-Drawing follows the Era-B SDK (§2.5): every vector shape is first drawn as 0/1 into a scratch mask with OpenCV,
-then ``canvas[mask] = value``. For polygons the exterior is filled with 1 and the holes are then filled with 0
+Drawing follows the original SDK (docs/original-behaviour.md, "Rasterisation"): every vector shape is first drawn
+as 0/1 into a scratch mask with OpenCV, then ``canvas[mask] = value``. For polygons the exterior is filled
+with 1 and the holes are then filled with 0
 *in the scratch mask*, so hole pixels keep whatever the canvas held before (the SDK's ``Polygon._draw_impl``);
 they are not reset to the background. Rectangles are filled with inclusive corners, lines are 1-px polylines,
 points are single pixels. Bitmaps set their True pixels; everything is clipped to the canvas.

@@ -1,4 +1,6 @@
-"""Project folders on disk (§1.1): reading (flat + nested datasets, legacy ``ann/<stem>.json``), writing, images.
+"""Project folders on disk: reading (flat + nested datasets, legacy ``ann/<stem>.json``), writing, images.
+
+Original behaviour: docs/original-behaviour.md, "Project folders".
 
 Images are RGB uint8 numpy arrays everywhere in unetkit. Every file is written atomically (``unetkit.atomic``:
 0644 files, 0755 folders); names that could escape the project folder are rejected.

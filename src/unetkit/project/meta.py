@@ -1,4 +1,6 @@
-"""``meta.json``: object classes and tag metas (§1.2), incl. the bare-string and legacy tag forms.
+"""``meta.json``: object classes and tag metas, incl. the bare-string and legacy tag forms.
+
+Original behaviour: docs/original-behaviour.md, "Meta and tags".
 
 Unknown keys (``id``, ``hotkey``, ``description``, top-level ``projectType`` ...) are kept in ``extra`` and
 written back. The writer keeps the tag form it read: bare strings stay bare strings, and a meta read from the

@@ -20,7 +20,7 @@ def rasterize(
 ) -> np.ndarray:
     """Draw every object with its class index into an (H, W) map filled with ``default``.
 
-    Objects are drawn in list order, so later objects win (the original GT rasterisation, §2.5).
+    Objects are drawn in list order, so later objects win (docs/original-behaviour.md, "Rasterisation").
     An object whose class is missing from ``class_to_index`` raises FormatError unless ``skip_unknown``.
     """
     canvas = np.full((ann.height, ann.width), default, dtype=dtype)

@@ -1,4 +1,6 @@
-"""FastAPI application: original REST protocol (§3.5b), modern /v1 API, web page, health checks.
+"""FastAPI application: original REST protocol, modern /v1 API, web page, health checks.
+
+Original behaviour: docs/original-behaviour.md, "Deploy protocol".
 
 Request flow: the handler reads the upload, then runs the CPU work (decode, pre/post-processing, the inference
 mode) in a bounded thread pool; every model forward pass goes through the :class:`MicroBatcher`, so concurrent

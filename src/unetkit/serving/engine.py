@@ -11,7 +11,7 @@ from unetkit.inference.modes import build_runner
 from unetkit.inference.predictor import Network, Predictor
 from unetkit.project import Annotation, Bitmap, Label, ProjectMeta
 
-# Default mode of the original deploy: full_image with suffix "_model" (§3.5a).
+# Default mode of the original deploy: full_image with suffix "_model" (docs/original-behaviour.md, "Deploy protocol").
 DEPLOY_SUFFIX = "_model"
 
 
@@ -106,7 +106,8 @@ class ServingEngine:
 
     @staticmethod
     def _config(mode_json: dict | None):
-        """The request's ``mode`` part: §3.1 defaults, full_image with suffix ``_model`` when absent."""
+        """The request's ``mode`` part: the inference-config defaults, full_image with suffix ``_model`` when
+        absent (docs/original-behaviour.md, "Deploy protocol")."""
         from unetkit.inference.config import parse_config
 
         try:

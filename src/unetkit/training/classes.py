@@ -1,4 +1,7 @@
-"""Class ↔ index mapping of the original (§2.3). Training only: inference reads the map from the checkpoint."""
+"""Class ↔ index mapping of the original (docs/original-behaviour.md, "Class indexing").
+
+Training only: inference reads the map from the checkpoint.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Training config: the original UNet V2 fields (§2.2) plus unetkit extensions under the ``"unetkit"`` key.
+"""Training config: the original UNet V2 fields plus unetkit extensions under the ``"unetkit"`` key.
+
+Original behaviour: docs/original-behaviour.md, "Training config".
 
 Validated once at load with pydantic (unknown keys are errors, like the original's ``additionalProperties:
 false``). Any problem becomes one :class:`~unetkit.errors.ConfigError` naming the JSON path.
@@ -193,7 +195,7 @@ def _error_from_validation(exc: ValidationError, file: object | None) -> ConfigE
 
 
 def parse_config(data: Any, *, file: object | None = None, warn: bool = True) -> TrainConfig:
-    """Validate a config dict (missing fields take the defaults of §2.2, nested objects merge)."""
+    """Validate a config dict (missing fields take the defaults of docs/training.md, nested objects merge)."""
     if not isinstance(data, dict):
         raise ConfigError("the training config must be a JSON object", file=file, json_path="$")
     try:

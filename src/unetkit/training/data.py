@@ -1,4 +1,6 @@
-"""Training data: train/val split by image tags, samples (§2.5), deterministic sharded sampling, loaders.
+"""Training data: train/val split by image tags, samples, deterministic sharded sampling, loaders.
+
+Original behaviour: docs/original-behaviour.md, "Training samples".
 
 A sample is a pure function of (seed, epoch, index): augmentation and the retry of corrupt samples use a
 generator seeded from those, so results do not depend on the number of workers and survive a resume.
@@ -113,7 +115,8 @@ class SegmentationDataset(Dataset):
         labels = rasterize(ann, self.class_map, dtype=np.int32, file=ref.item.ann_path)
         if labels.shape != image.shape[:2]:  # annotation size differs from the image: align the GT
             labels = resize_labels(labels, image.shape[1], image.shape[0])
-        if not self.crop_mode:  # GT at original size, then nearest; image bicubic (§2.5)
+        # GT at original size, then nearest; image bicubic (docs/original-behaviour.md, "Training samples")
+        if not self.crop_mode:
             image = resize_image(image, self.width, self.height, "bicubic")
             labels = resize_labels(labels, self.width, self.height)
         dtype = np.uint8 if self.neutral < 256 else np.int32

@@ -1,4 +1,7 @@
-"""When to validate (§2.6): after each iteration, at most one validation if floor(e/val_every + 1e-9) > done."""
+"""When to validate: after each iteration, at most one validation if floor(e/val_every + 1e-9) > done.
+
+Original behaviour: docs/original-behaviour.md, "EvalPlanner".
+"""
 
 from __future__ import annotations
 

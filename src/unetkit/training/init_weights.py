@@ -1,4 +1,5 @@
-"""``weights_init_type`` (§2.4): transfer_learning (all but the head) and continue_training (strict)."""
+"""``weights_init_type``: transfer_learning (all but the head) and continue_training (strict), as the original
+(docs/original-behaviour.md, "Weight initialisation")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""The training loop of one process (rank): the original UNet V2 schedule (§2.5–§2.8) plus AMP, DDP,
-non-finite guard, resume and logs. :func:`unetkit.training.train` launches it."""
+"""The training loop of one process (rank): the original UNet V2 schedule plus AMP, DDP, non-finite guard,
+resume and logs. :func:`unetkit.training.train` launches it.
+
+Original behaviour: docs/original-behaviour.md, "EvalPlanner", "LR policy" and "Logs and checkpoints".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Losses and per-batch metrics of the original (§2.5) plus optional focal / V-Net Dice / class weights.
+"""Losses and per-batch metrics of the original plus optional focal / V-Net Dice / class weights.
+
+Original behaviour: docs/original-behaviour.md, "Losses and metrics".
 
 All losses take raw logits N×C×H×W and an int64 target N×H×W whose neutral pixels hold ``ignore_index``;
 they run in float32 (call them outside autocast).

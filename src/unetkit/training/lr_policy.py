@@ -1,4 +1,5 @@
-"""LR control: the original patience divider (§2.5) and optional per-iteration cosine/poly factors."""
+"""LR control: the original patience divider (docs/original-behaviour.md, "LR policy") and optional per-iteration
+cosine/poly factors."""
 
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ def run_validation(
     tracker: CorruptionTracker,
     eval_mode: bool = True,
 ) -> dict:
-    """Each batch value is weighted by its size and divided by the number of validation samples (§2.5)."""
+    """Each batch value is weighted by its size and divided by the number of validation samples, as the
+    original did (docs/original-behaviour.md, "Losses and metrics")."""
     model.train(not eval_mode)
     sums = torch.zeros(4, dtype=torch.float64)
     cm = ConfusionMatrix(num_classes, ignore_index=neutral)

@@ -37,8 +37,8 @@ COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 def legacy_area(geometry) -> float:
-    """Figure area as the legacy figure lib computes it (§4.6): polygon = shoelace of the exterior only,
-    bitmap = pixel count, rectangle = box area, line / point = 0."""
+    """Figure area as legacy DTL computes it (docs/original-behaviour.md, "DTL layers"): polygon = shoelace of the
+    exterior only, bitmap = pixel count, rectangle = box area, line / point = 0."""
     name = geometry.name
     if name == "polygon":
         ring = geometry.exterior

@@ -1,6 +1,7 @@
 """Geometry conversion layers: bbox, bbox2poly, poly2bitmap, line2bitmap, rasterize, find_contours,
 approx_vector, bitmap2lines, skeletonize, split_masks, drop_noise, bitwise_masks, merge_bitmap_masks,
-generate_hints (§4.6). Objects created from an object keep its tags and description (the original lost them)."""
+generate_hints (docs/original-behaviour.md, "DTL layers"). Objects created from an object keep its tags and
+description (the original lost them)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Image + annotation geometry layers: flip, crop, crop_annotation, resize, rotate, sliding_window,
-instances_crop, resize_annotation, restore_annotation_scale (§4.6). Every transform moves the image and all
+instances_crop, resize_annotation, restore_annotation_scale (docs/original-behaviour.md, "DTL layers").
+Every transform moves the image and all
 geometries together (see `unetkit.dtl.geometry_ops` for the pixel conventions)."""
 
 from __future__ import annotations

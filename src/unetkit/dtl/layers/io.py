@@ -32,7 +32,8 @@ SEPARATOR_RGB = (0, 255, 0)
 
 
 def normalize(ann):
-    """Annotation normalised to the image bounds (§4.6): figures cropped / clipped, empty ones dropped."""
+    """Annotation normalised to the image bounds (docs/original-behaviour.md, "DTL layers"): figures cropped / clipped,
+    empty ones dropped."""
     return normalize_annotation(ann)
 
 

@@ -1,5 +1,6 @@
 """Photometric layers (pixels only, the annotation is untouched): noise, blur, contrast_brightness,
-random_color (§4.6). Random values come from the element's generator (``ctx.rng``)."""
+random_color (docs/original-behaviour.md, "DTL layers"). Random values come from the element's generator
+(``ctx.rng``)."""
 
 from __future__ import annotations
 
