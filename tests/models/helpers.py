@@ -48,7 +48,7 @@ def vgg16_bn_features_params(in_ch: int = 3) -> int:
 def read_key_list(name: str) -> list[tuple[str, tuple[int, ...]]]:
     """(key, shape) pairs from a ``*_state_dict_keys.txt`` spec file."""
     path = SPEC / name
-    if not path.is_file():  # the spec lives beside the repo (../shared/spec), like the real data
+    if not path.is_file():  # reference key lists are kept out of the repository, like the real data
         message = f"spec key list not found: {path}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
