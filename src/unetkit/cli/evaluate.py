@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from unetkit.cli.arguments import add_command
 from unetkit.metrics import METRIC_NAMES
 
 _TITLES = {
@@ -17,12 +18,11 @@ _TITLES = {
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "evaluate",
-        help="IoU, Dice, precision, recall, specificity, accuracy (+ ROC-AUC) of predictions vs ground truth",
-        description="Compare the predicted project with the ground truth item by item (same dataset and name). "
-        "Predicted classes are matched by name with or without the suffix (e.g. vessel ↔ vessel_unet). "
-        "Neutral pixels are ignored; pixels covered by no object are background.",
+        "IoU, Dice, precision, recall, specificity, accuracy (+ ROC-AUC) of predictions vs ground truth",
+        run,
     )
     p.add_argument("--gt", required=True, metavar="DIR", help="ground-truth project")
     p.add_argument("--pred", required=True, metavar="DIR", help="predicted project (output of unetkit infer)")
@@ -31,7 +31,6 @@ def register(subparsers) -> None:
     p.add_argument("--neutral", default="neutral", help="neutral (ignored) class title (default neutral)")
     p.add_argument("--suffix", default=None, help="suffix of predicted classes (default: detected)")
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    p.set_defaults(func=run)
 
 
 def _fmt(v) -> str:
@@ -63,6 +62,9 @@ def print_report(result: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Compare the predicted project with the ground truth item by item (same dataset and name). Predicted
+    classes are matched by name with or without the suffix (e.g. vessel ↔ vessel_unet). Neutral pixels are
+    ignored; pixels covered by no object are background."""
     from unetkit.inference.evaluate import evaluate_projects
 
     result = evaluate_projects(
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print_report(result)
     if args.json:
-        from unetkit.project import atomic_write_json
+        from unetkit.atomic import write_json
 
-        atomic_write_json(args.json, result)
+        write_json(args.json, result)
     return 0

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from unetkit.cli.arguments import add_command, add_model_args
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a checkpoint (onnx)")
     sub = p.add_subparsers(dest="format", metavar="FORMAT")
-    o = sub.add_parser(
-        "onnx",
-        help="export to ONNX",
-        description="Export a checkpoint to ONNX with dynamic batch, height and width. The class map, "
-        "normalisation and input size are stored in the model's metadata (key 'unetkit').",
-    )
-    o.add_argument("--model", required=True, metavar="CHECKPOINT_DIR", help="checkpoint folder")
+    o = add_command(sub, "onnx", "export to ONNX", run_onnx)
+    add_model_args(o)
     o.add_argument("-o", "--out", required=True, metavar="FILE", help="output .onnx file")
     o.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     o.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
-    o.set_defaults(func=run_onnx)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
 def run_onnx(args: argparse.Namespace) -> int:
+    """Export a checkpoint to ONNX with dynamic batch, height and width. The class map, normalisation and input
+    size are stored in the model's metadata (key 'unetkit')."""
     from unetkit.inference.export import check_parity, export_onnx
 
     path = export_onnx(args.model, args.out, opset=args.opset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from unetkit.cli.arguments import add_command
 from unetkit.errors import ConfigError
 
 
@@ -11,13 +12,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("import", help="import image + mask folders into a Supervisely project")
     sub = p.add_subparsers(dest="import_command", metavar="SUBCOMMAND", required=True)
 
-    m = sub.add_parser(
-        "masks",
-        help="images + masks (CHASE DB1, 0/255, class values)",
-        description="Import images with one mask per image (mask of X.jpg is X<suffix>.png). Binary masks (0 and "
-        "one other value, e.g. 0/255) become class --class; other masks need --value-map. CHASE DB1 "
-        "(images and *_1stHO.png masks in one folder) is recognised automatically.",
-    )
+    m = add_command(sub, "masks", "images + masks (CHASE DB1, 0/255, class values)", run_masks)
     m.add_argument("--images", required=True, metavar="DIR", help="image folder")
     m.add_argument("--masks", required=True, metavar="DIR", help="mask folder (may be the image folder)")
     m.add_argument(
@@ -39,7 +34,6 @@ def register(subparsers) -> None:
     )
     m.add_argument("--seed", type=int, default=0, help="seed of the --split shuffle")
     m.add_argument("--dataset", default="ds0", help="dataset name (default ds0)")
-    m.set_defaults(func=run_masks)
 
     v = sub.add_parser("mvtec", help="one MVTec AD category (train/good, test/<defect>, ground_truth)")
     v.add_argument("category", metavar="CATEGORY_DIR")
@@ -72,6 +66,9 @@ def parse_value_map(text: str) -> dict[int, str | None]:
 
 
 def run_masks(args: argparse.Namespace) -> int:
+    """Import images with one mask per image (mask of X.jpg is X<suffix>.png). Binary masks (0 and one other
+    value, e.g. 0/255) become class --class; other masks need --value-map. CHASE DB1 (images and *_1stHO.png
+    masks in one folder) is recognised automatically."""
     from unetkit.project.imports import import_masks
 
     value_map = parse_value_map(args.value_map) if args.value_map else None

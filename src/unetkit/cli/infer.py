@@ -8,17 +8,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from unetkit.errors import ConfigError
+from unetkit.cli.arguments import add_command, add_model_args, add_progress_arg, check_at_least, options
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "infer",
-        help="apply a trained model to a project (full_image / roi / bboxes / sliding_window)",
-        description="Apply a checkpoint to every image of a Supervisely project and write a new project: the "
-        "input objects are kept and the model's classes are added (renamed by mode.model_classes).",
+        "apply a trained model to a project (full_image / roi / bboxes / sliding_window)",
+        run,
     )
-    p.add_argument("--model", required=True, metavar="CHECKPOINT_DIR", help="checkpoint folder")
+    add_model_args(p, device_help="torch device (default: cuda:<model.gpu_device> if available, else cpu)")
     p.add_argument("--project", required=True, metavar="DIR", help="input project folder")
     p.add_argument(
         "--config", metavar="FILE", help="inference config JSON (default: full_image, suffix _unet)"
@@ -26,14 +26,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--out", required=True, metavar="DIR", help="output project folder (must not exist or be empty)"
     )
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     p.add_argument(
         "--onnx", metavar="FILE", help="exported ONNX model for --backend onnxruntime (default: export now)"
-    )
-    p.add_argument(
-        "--device",
-        default=None,
-        help="torch device (default: cuda:<model.gpu_device> if available, else cpu)",
     )
     p.add_argument("--workers", type=int, default=2, help="image-reading threads (default 2)")
     p.add_argument(
@@ -46,26 +40,22 @@ def register(subparsers) -> None:
     p.add_argument(
         "--tta", action="store_true", help="average over horizontal/vertical flips (4× the compute)"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    add_progress_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Apply a checkpoint to every image of a Supervisely project and write a new project: the input objects are
+    kept and the model's classes are added (renamed by mode.model_classes)."""
     from unetkit.inference.batch import infer_project
     from unetkit.inference.config import InferenceConfig, load_config
     from unetkit.inference.predictor import Predictor
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_at_least("--workers", args.workers, 1)
+    check_at_least("--batch-size", args.batch_size, 1)
     config = load_config(args.config) if args.config else InferenceConfig()
     predictor = Predictor.from_checkpoint(
         args.model,
-        device=args.device,
-        backend=args.backend,
-        amp=args.amp,
-        tta=args.tta,
+        **options(args, "device", "backend", "amp", "tta"),
         onnx_path=args.onnx,
         gpu_device=config.model.gpu_device,
     )

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from unetkit.cli.arguments import add_command, add_model_args, check_at_least, options
 from unetkit.errors import ConfigError
+
+# create_app's keyword arguments, each given by the option of the same name
+APP_OPTIONS = "backend device max_batch max_wait_ms max_queue timeout_s max_upload_mb max_pixels".split()
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "serve",
-        help="serve a checkpoint over HTTP (original REST protocol, /v1 API, web page)",
-        description="Serve a model checkpoint over HTTP: POST /model/inference and /model/get_out_meta "
-        "(the original protocol), POST /v1/predict and GET /v1/model, a web page at /, docs at /docs.",
+    p = add_command(
+        subparsers, "serve", "serve a checkpoint over HTTP (original REST protocol, /v1 API, web page)", run
     )
-    p.add_argument("--model", required=True, metavar="CHECKPOINT_DIR", help="checkpoint folder")
+    add_model_args(p, device="auto", device_help="torch device: auto (CUDA when available), cpu, cuda:0, ...")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
-    p.add_argument(
-        "--device", default="auto", help="torch device: auto (CUDA when available), cpu, cuda:0, ..."
-    )
     p.add_argument("--max-batch", type=int, default=8, help="largest micro-batch (1 disables batching)")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill up")
     p.add_argument("--max-queue", type=int, default=64, help="requests admitted at once; beyond → 503")
@@ -29,32 +26,22 @@ def register(subparsers) -> None:
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image (width × height)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve a model checkpoint over HTTP: POST /model/inference and /model/get_out_meta (the original
+    protocol), POST /v1/predict and GET /v1/model, a web page at /, docs at /docs."""
     import uvicorn
 
     from unetkit.serving.app import create_app
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
-    if args.threads < 0:
-        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
+    check_at_least("--threads", args.threads, 0)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    app = create_app(
-        args.model,
-        backend=args.backend,
-        device=args.device,
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
-        max_queue=args.max_queue,
-        timeout_s=args.timeout_s,
-        max_upload_mb=args.max_upload_mb,
-        max_pixels=args.max_pixels,
-    )
+    app = create_app(args.model, **options(args, *APP_OPTIONS))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0

@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
+from unetkit.cli.arguments import add_command, add_progress_arg
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="train a segmentation model on a project (UNet V2 config)",
-        description="Train on a Supervisely project. Images tagged dataset_tags.train/val form the splits. "
-        "Checkpoints go to RUN_DIR/checkpoints/%%08d at each validation; see docs/training.md.",
-    )
+    p = add_command(subparsers, "train", "train a segmentation model on a project (UNet V2 config)", run)
     p.add_argument("--project", required=True, help="Supervisely project folder")
     p.add_argument("--config", help="training config JSON (the original UNet V2 fields + optional 'unetkit')")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, charts)")
@@ -22,11 +19,12 @@ def register(subparsers) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    add_progress_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train on a Supervisely project. Images tagged dataset_tags.train/val form the splits. Checkpoints go to
+    RUN_DIR/checkpoints/%08d at each validation; see docs/training.md."""
     from unetkit.errors import ConfigError
     from unetkit.training import train
 
