@@ -13,24 +13,12 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="dtl_command", metavar="SUBCOMMAND", required=True)
 
     check = sub.add_parser("check", help="validate a graph and print the output meta summary")
-    check.add_argument("graph", help="graph JSON file")
-    check.add_argument(
-        "--input",
-        nargs="+",
-        default=None,
-        metavar="PROJECT_DIR",
-        help="input projects (needed to compute the output meta)",
-    )
+    _add_graph_args(check, False, "input projects (needed to compute the output meta)")
     check.set_defaults(func=cmd_check)
 
     run = sub.add_parser("run", help="run a graph and write a new project")
-    run.add_argument("graph", help="graph JSON file")
-    run.add_argument(
-        "--input",
-        nargs="+",
-        required=True,
-        metavar="PROJECT_DIR",
-        help="input projects; a data layer src 'project/dataset' names a project by folder name",
+    _add_graph_args(
+        run, True, "input projects; a data layer src 'project/dataset' names a project by folder name"
     )
     run.add_argument("--out", required=True, help="output project folder (new or empty)")
     run.add_argument("--seed", type=int, default=None, help="make the run reproducible")
@@ -48,6 +36,13 @@ def register(subparsers) -> None:
         help="renderer for svg/png (auto: graphviz when installed)",
     )
     draw.set_defaults(func=cmd_draw)
+
+
+def _add_graph_args(parser, inputs_required: bool, inputs_help: str) -> None:
+    parser.add_argument("graph", help="graph JSON file")
+    parser.add_argument(
+        "--input", nargs="+", required=inputs_required, metavar="PROJECT_DIR", help=inputs_help
+    )
 
 
 def _meta_summary(meta) -> list[str]:
