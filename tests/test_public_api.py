@@ -1,6 +1,7 @@
 """The top-level API a notebook user expects: `import unetkit` gives the main names, lazily and without torch."""
 
 import importlib
+import json
 import subprocess
 import sys
 
@@ -86,3 +87,30 @@ def test_project_read_through_top_level_name(tmp_path):
     ann = item.read_annotation(project.meta)
     assert (project.name, item.name, [d.name for d in project.datasets]) == ("retina", "a.png", ["ds0"])
     np.testing.assert_array_equal(ann.labels[0].geometry.full_mask(8, 12), mask)
+
+
+def test_checkpoint_round_trip_through_top_level_names(tmp_path):
+    """create_model -> a checkpoint folder in the documented layout -> load_checkpoint -> Predictor."""
+    options = {"base_channels": 4, "depth": 2}
+    model = unetkit.create_model("unet", num_classes=2, **options).eval()
+    size = {"width": 32, "height": 32}
+    config = {
+        "settings": {"input_size": size},
+        "out_classes": [
+            {"title": "vessel", "shape": "bitmap", "color": "#FF0000", "geometry_config": {}, "hotkey": ""},
+            {"title": "bg", "shape": "bitmap", "color": "#222222", "geometry_config": {}, "hotkey": ""},
+        ],
+        "class_title_to_idx": {"bg": 0, "vessel": 1},
+        "unetkit": {"format_version": 1, "model": "unet", "model_options": options, "in_channels": 3,
+                    "input_size": size, "resize": "bicubic"},
+    }  # fmt: skip
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+    loaded = unetkit.load_checkpoint(tmp_path)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model(x))
+    prediction = unetkit.Predictor.from_checkpoint(tmp_path).predict(np.full((20, 28, 3), 90, np.uint8))
+    assert prediction.mask.shape == (20, 28)
+    assert {c.title for c in prediction.classes} == {"bg", "vessel"}
