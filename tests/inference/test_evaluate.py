@@ -9,7 +9,6 @@ from unetkit.cli.main import main
 from unetkit.errors import ConfigError, FormatError
 from unetkit.inference.evaluate import MaskEvaluator, detect_suffix, evaluate_projects
 from unetkit.inference.probabilities import add_probabilities, probability_class_json, probability_label_json
-from unetkit.metrics import binary_roc_auc
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, ProjectMeta, ProjectWriter
 
 GT1 = np.array([[0, 0, 1, 1], [0, 1, 1, 2]])  # 2 = neutral
@@ -56,10 +55,7 @@ def test_mask_evaluator_hand_computed():
     assert r["pixel_accuracy"] == pytest.approx(9 / 11)
     assert r["confusion_matrix"] == [[6, 1], [1, 3]]
     # ROC-AUC without the neutral pixel: positives .9 .4 .7 .8, negatives .1 .6 .2 .3×4 → 27 of 28 pairs
-    keep = GT1 != 2
-    scores = np.concatenate([SCORES1[keep], SCORES2.ravel()])
-    labels = np.concatenate([GT1[keep] == 1, np.zeros(4, bool)])
-    assert r["roc_auc"]["pooled"] == pytest.approx(binary_roc_auc(scores, labels)) == pytest.approx(27 / 28)
+    assert r["roc_auc"]["pooled"] == pytest.approx(27 / 28)
     assert r["roc_auc"]["per_image"] == pytest.approx(11 / 12)  # image b has one class only → skipped
     only = ev.result(["vessel"])
     assert list(only["pooled"]["per_class"]) == ["vessel"] and only["pooled"]["mean"]["iou"] == pytest.approx(
@@ -134,3 +130,31 @@ def test_evaluate_cli(projects, tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["pooled"]["per_class"]["vessel"]["dice"] == pytest.approx(0.75)
     assert main(["evaluate", "--gt", str(projects[0]), "--pred", str(projects[1]), "--classes", "nope"]) == 2
+
+
+def test_neutral_pixels_ignored_or_counted(projects):
+    r = evaluate_projects(*projects)
+    assert r["ignore_neutral"] is True and r["neutral_pixels"] == 1
+    counted = evaluate_projects(*projects, ignore_neutral=False)
+    # the neutral pixel (predicted vessel, score .99) becomes background: vessel TP 3, FP 2, FN 1
+    assert counted["pooled"]["per_class"]["vessel"]["iou"] == pytest.approx(3 / 6)
+    assert counted["pooled"]["per_class"]["vessel"]["precision"] == pytest.approx(3 / 5)
+    assert counted["roc_auc"]["pooled"] == pytest.approx(
+        27 / 32
+    )  # a negative scoring .99 beats all 4 positives
+
+
+def test_sweep_threshold(projects, tmp_path, capsys):
+    # positives .9 .4 .7 .8, negatives .1 .6 .2 .3×4: "≥ t" for t in (.3, .4] finds all 4 with one false
+    # positive (.6): Dice 8/9, better than t in (.6, .7] (Dice 6/7) and t ≤ .3 (Dice 8/13)
+    sweep = evaluate_projects(*projects, sweep_threshold=True)["threshold_sweep"]
+    assert sweep["dice"] == pytest.approx(8 / 9) and sweep["recall"] == 1.0
+    low, high = sweep["range"]
+    assert 0.3 < low < 0.3001 and 0.3999 < high <= 0.4
+    assert sweep["threshold"] == pytest.approx(0.35, abs=1e-4)
+    assert main(["evaluate", "--gt", str(projects[0]), "--pred", str(projects[1]), "--sweep-threshold"]) == 0
+    assert "best threshold by Dice/F1: 0.3500" in capsys.readouterr().out
+    meta = ProjectMeta([ObjClass("vessel", "bitmap"), ObjClass("bg", "bitmap")])
+    _write(tmp_path / "plain", meta, [PRED1, PRED2])
+    with pytest.raises(ConfigError, match="save_probabilities"):
+        evaluate_projects(projects[0], tmp_path / "plain", sweep_threshold=True)

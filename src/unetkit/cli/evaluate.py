@@ -30,6 +30,17 @@ def register(subparsers) -> None:
     p.add_argument("--background", default="bg", help="background class title (default bg)")
     p.add_argument("--neutral", default="neutral", help="neutral (ignored) class title (default neutral)")
     p.add_argument("--suffix", default=None, help="suffix of predicted classes (default: detected)")
+    p.add_argument(
+        "--ignore-neutral",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="leave neutral pixels out of every metric (default); --no-ignore-neutral counts them as background",
+    )
+    p.add_argument(
+        "--sweep-threshold",
+        action="store_true",
+        help="binary tasks with saved probabilities: report the foreground threshold with the best Dice/F1",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
 
 
@@ -57,14 +68,25 @@ def print_report(result: dict) -> None:
         console.print(
             f"ROC-AUC ({auc['class']}): pooled {_fmt(auc['pooled'])}, mean over images {_fmt(auc['per_image'])}"
         )
+    sweep = result.get("threshold_sweep")
+    if sweep and sweep.get("threshold") is not None:
+        low, high = sweep["range"]
+        console.print(
+            f"best threshold by Dice/F1: {sweep['threshold']:.4f} (same Dice from {low:.4f} to {high:.4f}): "
+            f"Dice {_fmt(sweep['dice'])}, IoU {_fmt(sweep['iou'])}, precision {_fmt(sweep['precision'])}, "
+            f"recall {_fmt(sweep['recall'])}"
+        )
+    if result.get("neutral_pixels"):
+        verb = "left out" if result["ignore_neutral"] else "counted as background"
+        console.print(f"neutral pixels {verb}: {result['neutral_pixels']}")
     matched = ", ".join(f"{k} ↔ {v}" for k, v in result.get("matched", {}).items())
     console.print(f"classes matched: {matched}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Compare the predicted project with the ground truth item by item (same dataset and name). Predicted
-    classes are matched by name with or without the suffix (e.g. vessel ↔ vessel_unet). Neutral pixels are
-    ignored; pixels covered by no object are background."""
+    classes are matched by name with or without the suffix (e.g. vessel ↔ vessel_unet). Neutral pixels (e.g.
+    outside a field of view) are left out of every metric; pixels covered by no object are background."""
     from unetkit.inference.evaluate import evaluate_projects
 
     result = evaluate_projects(
@@ -74,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         background=args.background,
         neutral=args.neutral,
         suffix=args.suffix,
+        ignore_neutral=args.ignore_neutral,
+        sweep_threshold=args.sweep_threshold,
     )
     print_report(result)
     if args.json:

@@ -2,8 +2,9 @@
 
 Per class and mean over the reported classes: IoU, Dice/F1, precision, recall (sensitivity), specificity and
 accuracy, both **pooled** over all pixels of all images and **per image** (mean over images where defined).
-Neutral pixels of the ground truth are ignored. For binary tasks the ROC-AUC of the foreground probability map
-saved by ``save_probabilities`` (``customBigData``) is reported too (pooled and per image).
+Neutral pixels of the ground truth (outside a field of view) are ignored unless asked otherwise. For binary tasks
+the ROC-AUC of the foreground probability map saved by ``save_probabilities`` (``customBigData``) is reported too
+(pooled and per image, from score histograms in bounded memory), and on request the threshold with the best Dice.
 
 Class matching: a ground-truth class ``X`` matches the predicted class ``X<suffix>`` (``_unet`` etc.; the suffix
 is detected when not given) or ``X`` itself. Pixels not covered by any matched object are background, in both.
@@ -18,7 +19,7 @@ import numpy as np
 
 from unetkit.errors import ConfigError, FormatError
 from unetkit.inference.probabilities import read_probability_map
-from unetkit.metrics import METRIC_NAMES, ConfusionMatrix, binary_roc_auc
+from unetkit.metrics import METRIC_NAMES, ConfusionMatrix, ScoreHistogram
 from unetkit.models.card import ClassMap
 
 
@@ -31,8 +32,7 @@ class MaskEvaluator:
     pooled: ConfusionMatrix = field(init=False)
     per_image: list[dict[str, np.ndarray]] = field(default_factory=list)
     image_names: list[str] = field(default_factory=list)
-    scores: list[np.ndarray] = field(default_factory=list)
-    score_labels: list[np.ndarray] = field(default_factory=list)
+    scores: ScoreHistogram | None = None
     image_aucs: list[float] = field(default_factory=list)
 
     def __post_init__(self):
@@ -53,11 +53,13 @@ class MaskEvaluator:
         self.image_names.append(name)
         if fg_scores is not None:
             keep = gt != self.ignore_index if self.ignore_index is not None else np.ones(gt.shape, bool)
-            labels = gt[keep] == 1
-            scores = fg_scores[keep].astype(np.float32)
-            self.scores.append(scores)
-            self.score_labels.append(labels)
-            self.image_aucs.append(binary_roc_auc(scores, labels))
+            image = ScoreHistogram()
+            image.update(fg_scores[keep], gt[keep] == 1)
+            self.image_aucs.append(image.roc_auc())
+            if self.scores is None:
+                self.scores = image
+            else:
+                self.scores.merge(image)
 
     def result(self, report: list[str] | None = None) -> dict:
         """Metrics as a JSON-ready dict (NaN → None)."""
@@ -81,8 +83,8 @@ class MaskEvaluator:
         out["pixel_accuracy"] = _num(self.pooled.pixel_accuracy())
         out["confusion_matrix"] = self.pooled.matrix.tolist()
         out["confusion_classes"] = list(self.class_names)
-        if self.scores:
-            pooled_auc = binary_roc_auc(np.concatenate(self.scores), np.concatenate(self.score_labels))
+        if self.scores is not None:
+            pooled_auc = self.scores.roc_auc()
             finite = [a for a in self.image_aucs if np.isfinite(a)]
             out["roc_auc"] = {
                 "class": self.class_names[1],
@@ -132,8 +134,15 @@ def evaluate_projects(
     background: str = "bg",
     neutral: str = "neutral",
     suffix: str | None = None,
+    ignore_neutral: bool = True,
+    sweep_threshold: bool = False,
 ) -> dict:
-    """Evaluate every item of ``gt_dir`` against the item of the same dataset and name in ``pred_dir``."""
+    """Evaluate every item of ``gt_dir`` against the item of the same dataset and name in ``pred_dir``.
+
+    ``ignore_neutral``: neutral pixels of the ground truth (e.g. outside a field of view) are left out of every
+    metric; when False they count as background. ``sweep_threshold`` (binary tasks with saved probabilities):
+    also report the foreground threshold with the best pooled Dice/F1.
+    """
     from unetkit.project import Project, rasterize
 
     gt_project, pred_project = Project.read(gt_dir), Project.read(pred_dir)
@@ -151,7 +160,7 @@ def evaluate_projects(
         return None
 
     neutral_index = class_map.neutral_index
-    gt_index = {**class_map.class_title_to_idx, neutral: neutral_index}
+    gt_index = {**class_map.class_title_to_idx, neutral: neutral_index if ignore_neutral else 0}
     pred_index = {pred_title(t): i for i, t in enumerate(names) if pred_title(t) is not None}
     if not any(pred_title(t) for t in gt_titles):
         raise ConfigError(
@@ -167,7 +176,7 @@ def evaluate_projects(
 
     pred_items = {(it.dataset, it.name): it for it in pred_project.items()}
     ev = MaskEvaluator(names, ignore_index=neutral_index)
-    missing_scores = 0
+    missing_scores = neutral_pixels = 0
     for item in gt_project.items():
         key = (item.dataset, item.name)
         if key not in pred_items:
@@ -175,6 +184,7 @@ def evaluate_projects(
         gt_ann = item.read_annotation(gt_project.meta)
         pred_ann = pred_items[key].read_annotation(pred_project.meta)
         gt = rasterize(gt_ann, gt_index, default=0, skip_unknown=True)
+        neutral_pixels += int(np.count_nonzero(gt == neutral_index))
         pred = rasterize(pred_ann, pred_index, default=0, skip_unknown=True)
         scores = None
         if binary and fg_pred_title is not None:
@@ -195,6 +205,15 @@ def evaluate_projects(
     out = ev.result(report)
     if missing_scores:
         out.pop("roc_auc", None)
+    out["ignore_neutral"] = ignore_neutral
+    out["neutral_pixels"] = neutral_pixels
+    if sweep_threshold:
+        if not binary or missing_scores or ev.scores is None:
+            raise ConfigError(
+                "--sweep-threshold needs a binary model's probability maps: infer with "
+                '"save_probabilities": true in the mode'
+            )
+        out["threshold_sweep"] = ev.scores.best_threshold("dice")
     out["suffix"] = suffix
     out["matched"] = {t: p for t in names for p in [pred_title(t)] if p is not None}
     return out
