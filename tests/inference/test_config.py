@@ -104,12 +104,12 @@ def test_v1_layout_converted():
     "doc, path, words",
     [
         ({"model": {"gpu_device": -1}}, "$.model.gpu_device", "greater than or equal"),
-        ({"model": {"gpu": 0}}, "$.model.gpu", "unknown setting"),
+        ({"model": {"gpu_devise": 0}}, "$.model.gpu_devise", "did you mean 'gpu_device'?"),
         ({"model": {}, "mode": {"name": "nope"}}, "$.mode.name", "unknown mode"),
         ({"model": {}, "mode": {"name": "sliding_window_det"}}, "$.mode.name", "detectors"),
         ({"model": {}, "mode": {"name": "roi", "bounds": {"left": "5"}}}, "$.mode.bounds.left", "'5px'"),
         ({"model": {}, "mode": {"name": "roi", "bounds": {"left": "1.5%"}}}, "$.mode.bounds.left", "'5px'"),
-        ({"model": {}, "mode": {"name": "roi", "extra": 1}}, "$.mode.extra", "unknown setting"),
+        ({"model": {}, "mode": {"name": "roi", "extra": 1}}, "$.mode.extra", "unknown key"),
         ({"model": {}, "mode": {"name": "roi", "class_name": ""}}, "$.mode.class_name", "at least 1"),
         ({"model": {}, "mode": {"name": "bboxes", "from_classes": "all"}}, "$.mode.from_classes", "__all__"),
         (
@@ -135,7 +135,7 @@ def test_v1_layout_converted():
             "greater",
         ),
         ({"model": {}, "mode": {"name": "sliding_window", "blend": "cubic"}}, "$.mode.blend", "constant"),
-        ({"model": {}, "mode": {"name": "full_image", "window": {}}}, "$.mode.window", "unknown setting"),
+        ({"model": {}, "mode": {"name": "full_image", "window": {}}}, "$.mode.window", "unknown key"),
         ({"model": {}, "mode": []}, "$.mode", "object"),
     ],
 )
@@ -165,3 +165,50 @@ def test_side_pixels_like_the_original():
     assert side_pixels("10%", 99) == 9  # int() truncates
     assert side_pixels("-10%", 99) == -9  # toward zero
     assert side_pixels("0%", 5) == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "path", "suggestion"),
+    [
+        ({"name": "roi", "bouns": {}}, "$.mode.bouns", "bounds"),
+        ({"name": "roi", "bounds": {"lefft": "1px"}}, "$.mode.bounds.lefft", "left"),
+        ({"name": "sliding_window", "min_overlpa": {}}, "$.mode.min_overlpa", "min_overlap"),
+        ({"model_classes": {"save_clases": "__all__"}}, "$.mode.model_classes.save_clases", "save_classes"),
+        ({"save_probabilites": True}, "$.mode.save_probabilites", "save_probabilities"),
+    ],
+)
+def test_unknown_keys_are_errors_with_a_suggestion(tmp_path, mode, path, suggestion):
+    f = tmp_path / "inference.json"
+    f.write_text(json.dumps({"model": {"gpu_device": 0}, "mode": mode}))
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert e.value.json_path == path
+    assert str(e.value).startswith(f"{f}: {path}: unknown key ")
+    assert f"(did you mean {suggestion!r}?)" in str(e.value)
+
+
+def test_unknown_mode_suggests_the_closest():
+    with pytest.raises(
+        ConfigError, match=r"unknown mode 'sliding_windows'.*\(did you mean 'sliding_window'\?\)"
+    ):
+        parse_config({"model": {}, "mode": {"name": "sliding_windows"}})
+
+
+@pytest.mark.parametrize("number", ["1e400", "Infinity", "NaN"])
+def test_nonfinite_numbers_are_errors_naming_the_file(tmp_path, number):
+    f = tmp_path / "inference.json"
+    f.write_text(f'{{"model": {{}}, "mode": {{"name": "sliding_window", "window": {{"width": {number}}}}}}}')
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert str(e.value) == f"{f}: $.mode.window.width: must be a finite number (got {number})"
+    with pytest.raises(ConfigError, match=r"^inference config: \$\.mode\.window\.height: must be a finite"):
+        parse_config({"model": {}, "mode": {"name": "sliding_window", "window": {"height": float("inf")}}})
+
+
+def test_errors_without_a_file_name_the_config():
+    with pytest.raises(ConfigError, match=r"^inference config: \$\.mode\.name: unknown mode"):
+        parse_config({"model": {}, "mode": {"name": "nope"}})
+    with pytest.raises(ConfigError, match=r"^inference config: \$\.mode\.min_overlap: "):
+        parse_config(
+            {"model": {}, "mode": {"name": "sliding_window", "window": {"width": 4}, "min_overlap": {"x": 4}}}
+        )

@@ -128,7 +128,7 @@ def test_tta_amp_flags_and_refusals(chase_project, random_ckpt, tmp_path, capsys
     bad.write_text(json.dumps({"model": {"gpu_devices": [0]}, "mode": {"name": "full_image"}}))
     assert main([*base, "--out", str(tmp_path / "z"), "--config", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "bad.json: $.model.gpu_devices: unknown setting" in err
+    assert "bad.json: $.model.gpu_devices: unknown key 'gpu_devices' (did you mean 'gpu_device'?)" in err
     # a renamed class that exists is reported at start, naming the config file
     dup = tmp_path / "dup.json"
     dup.write_text(json.dumps({"model": {}, "mode": {"name": "roi"}}))

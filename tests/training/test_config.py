@@ -104,3 +104,59 @@ def test_model_stride_check():
     with pytest.raises(ConfigError) as exc:
         check_model_stride(cfg, 32)
     assert exc.value.json_path == "$.input_size.width"
+
+
+@pytest.mark.parametrize("number", ["1e400", "Infinity", "-Infinity", "NaN"])
+def test_nonfinite_numbers_are_errors_naming_the_file(tmp_path, number):
+    f = tmp_path / "train.json"
+    f.write_text(f'{{"epochs": 3, "lr": {number}}}', encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(f)
+    assert str(exc.value) == f"{f}: $.lr: must be a finite number (got {number})"
+
+
+def test_nonfinite_numbers_from_python_are_errors():
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"unetkit": {"model_options": {"dropout": float("nan")}}})
+    assert (
+        str(exc.value)
+        == "training config: $.unetkit.model_options.dropout: must be a finite number (got nan)"
+    )
+    with pytest.raises(ConfigError, match=r"^training config: \$\.lr: "):
+        parse_config({"lr": float("inf")})
+
+
+def test_every_error_names_the_file(tmp_path):
+    """Checks after validation (and those made later, at training start) name the config's file too."""
+    f = tmp_path / "train.json"
+    f.write_text(json.dumps({"input_size": {"width": 48, "height": 64}}))
+    cfg = load_config(f)
+    with pytest.raises(ConfigError) as exc:
+        check_model_stride(cfg, 32)
+    assert str(exc.value).startswith(f"{f}: $.input_size.width: must be a multiple of 32")
+    with pytest.raises(ConfigError, match=r"^training config: \$\.input_size\.height: "):
+        check_model_stride(parse_config({"input_size": {"height": 48}}), 32)
+    f.write_text(json.dumps({"epochs": 1, "val_every": 2}))
+    with pytest.raises(ConfigError, match=f"^{f}: \\$\\.val_every: "):
+        load_config(f)
+
+
+def test_resume_errors_name_the_file(tmp_path):
+    from unetkit.training.run import _resume_config
+
+    class Run:  # the two things _resume_config reads from a run folder
+        path = tmp_path / "run"
+
+        def saved_settings(self):
+            return parse_config({"epochs": 3}).settings()
+
+    given = tmp_path / "train.json"
+    given.write_text(json.dumps({"epochs": 4}))
+    with pytest.raises(ConfigError) as exc:
+        _resume_config(Run(), load_config(given), None)
+    assert str(exc.value).startswith(f"{given}: $.epochs: the config differs")
+    with pytest.raises(ConfigError) as exc:
+        _resume_config(Run(), None, "unet_small")
+    assert str(exc.value).startswith(
+        f"{tmp_path / 'run' / 'train_config.json'}: $.unetkit.model: the run trains"
+    )

@@ -91,9 +91,10 @@ def test_stride_and_unknown_model_errors(tiny_project, tmp_path):
     with pytest.raises(ConfigError) as exc:
         train(tiny_project, cfg, tmp_path / "run", progress=False)
     assert exc.value.json_path == "$.input_size.width" and "multiple of 32" in str(exc.value)
+    assert exc.value.file == "training config"  # a dict config: the error still names its source
     with pytest.raises(ConfigError, match="unknown model") as exc:
         train(tiny_project, tiny_config(), tmp_path / "run", model="no_such_model", progress=False)
-    assert exc.value.json_path == "$.unetkit.model"
+    assert exc.value.json_path == "$.unetkit.model" and exc.value.file == "training config"
     bad = tiny_config()
     bad["unetkit"]["model_options"] = {"base_chanels": 8}
     with pytest.raises(ConfigError, match="base_chanels") as exc:

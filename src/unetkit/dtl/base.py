@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from unetkit.config_base import ConfigModel
 from unetkit.dtl.class_mapping import apply_mapping, apply_tag_changes, resolve_mapping
 from unetkit.dtl.element import Element
 from unetkit.errors import GraphError
@@ -16,10 +17,8 @@ from unetkit.project import ProjectMeta
 LAYER_KEYS = ("action", "src", "dst", "settings")
 
 
-class StrictSettings(BaseModel):
+class StrictSettings(ConfigModel):
     """Settings of a layer whose original schema has required keys: unknown keys are rejected."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class FreeSettings(BaseModel):

@@ -8,13 +8,19 @@ building the graph, i.e. before any image is processed.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from unetkit.config_base import (
+    describe_validation_error,
+    find_nonfinite,
+    nonfinite_message,
+    read_json,
+    unknown_key_message,
+)
 from unetkit.dtl.base import LAYER_KEYS, Layer
 from unetkit.dtl.class_mapping import merge_metas
 from unetkit.dtl.layers import get_layer
@@ -32,13 +38,6 @@ def _err(index: int, action: str | None, key: str | None, message: str) -> Graph
     return err
 
 
-def _loc_to_key(loc: tuple) -> str:
-    key = "settings"
-    for part in loc:
-        key += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return key
-
-
 def parse_layer(index: int, obj: object) -> Layer:
     """One layer object -> a Layer instance (schema, placeholders, settings, extra checks)."""
     if not isinstance(obj, dict):
@@ -54,7 +53,7 @@ def parse_layer(index: int, obj: object) -> Layer:
         raise _err(index, action, "action", exc.message) from None
     for key in obj:
         if key not in LAYER_KEYS:
-            raise _err(index, action, str(key), "unknown key (a layer has only action, src, dst, settings)")
+            raise _err(index, action, str(key), unknown_key_message(str(key), list(LAYER_KEYS)))
     for key in ("src", "dst", "settings"):
         if key not in obj:
             raise _err(index, action, key, "required key is missing")
@@ -85,11 +84,14 @@ def parse_layer(index: int, obj: object) -> Layer:
             raise _err(index, action, key, f'Connection name should be "null" or start with "$": {name!r}')
     if not isinstance(settings, dict):
         raise _err(index, action, "settings", "must be a JSON object")
+    nonfinite = find_nonfinite(settings, "settings")
+    if nonfinite:
+        raise _err(index, action, nonfinite[0], nonfinite_message(nonfinite[1]))
     try:
         parsed = cls.Settings.model_validate(settings)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _err(index, action, _loc_to_key(first["loc"]), first["msg"]) from None
+        path, message = describe_validation_error(exc, cls.Settings)
+        raise _err(index, action, "settings" + path.removeprefix("$"), message) from None
     layer = cls(index, src, dst, parsed)
     layer.validate()
     return layer
@@ -262,16 +264,8 @@ def build_graph(obj: object, project_metas: dict[str, ProjectMeta] | None = None
 
 
 def read_graph_json(path: str | Path) -> object:
-    """The JSON value of a graph file (GraphError when unreadable or not JSON)."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GraphError(f"cannot read graph: {exc.strerror}", file=path) from None
-    except json.JSONDecodeError as exc:
-        raise GraphError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=path
-        ) from None
+    """The JSON value of a graph file (GraphError when unreadable, not JSON or holding a non-finite number)."""
+    return read_json(path, what="graph", error=GraphError)
 
 
 def load_graph(path: str | Path, project_metas: dict[str, ProjectMeta] | None = None) -> Graph:

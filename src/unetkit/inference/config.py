@@ -11,22 +11,22 @@ Loading order, as the original: a config without a ``model`` key is the v1 (2018
 from __future__ import annotations
 
 import copy
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
+    NonNegativeInt,
+    PositiveInt,
     field_validator,
     model_validator,
 )
 
-from unetkit.errors import ConfigError, json_path
+from unetkit.config_base import ConfigModel, did_you_mean, read_json, validate_config
+from unetkit.errors import ConfigError
 
 MATCH_ALL = "__all__"
 DEFAULT_MODEL_SUFFIX = "_unet"  # the UNet plugin's default, applied to full_image only
@@ -34,8 +34,8 @@ MODE_NAMES = ("full_image", "roi", "bboxes", "sliding_window")
 _SIZE_RE = re.compile(r"^-?[0-9]+(%|px)$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(ConfigModel):
+    model_config = ConfigDict(frozen=True)
 
 
 def _check_names(value):
@@ -57,6 +57,7 @@ def is_name_included(name: str, names: NameList) -> bool:
 class Renamer(_Strict):
     """`model_classes` / `model_tags`: keep the listed names (or all) and append ``add_suffix``."""
 
+    legacy_keys = ("save_classes",)
     save_names: NameList = MATCH_ALL
     add_suffix: str = ""
 
@@ -99,13 +100,17 @@ def side_pixels(value: str, side: int) -> int:
 
 
 class Size(_Strict):
-    width: int = Field(128, ge=1)
-    height: int = Field(128, ge=1)
+    """The sliding window's size in pixels."""
+
+    width: PositiveInt = 128
+    height: PositiveInt = 128
 
 
 class Overlap(_Strict):
-    x: int = Field(0, ge=0)
-    y: int = Field(0, ge=0)
+    """The least overlap of neighbouring windows in pixels: the stride is the window size minus this."""
+
+    x: NonNegativeInt = 0
+    y: NonNegativeInt = 0
 
 
 class _ModeBase(_Strict):
@@ -148,10 +153,11 @@ Mode = Annotated[FullImageMode | RoiMode | BboxesMode | SlidingWindowMode, Field
 
 
 class ModelSection(_Strict):
-    gpu_device: int = Field(0, ge=0)
+    gpu_device: NonNegativeInt = 0
 
 
 class InferenceConfig(_Strict):
+    config_name = "inference config"
     model: ModelSection = ModelSection()
     mode: Mode = FullImageMode(model_classes=Renamer(add_suffix=DEFAULT_MODEL_SUFFIX))
 
@@ -192,9 +198,10 @@ def effective_mode(user_mode: dict, *, default_suffix: str = DEFAULT_MODEL_SUFFI
 def parse_config(
     raw: object, *, file: object = None, default_suffix: str = DEFAULT_MODEL_SUFFIX
 ) -> InferenceConfig:
-    """Validate a config dict (v1 converted, defaults applied); errors → ConfigError with a JSON path."""
+    """Validate a config dict (v1 converted, defaults applied); errors → ConfigError naming file and JSON path."""
+    file = InferenceConfig.config_name if file is None else file
     if not isinstance(raw, dict):
-        raise ConfigError("an inference config must be a JSON object", file=file, json_path="$")
+        raise ConfigError("the inference config must be a JSON object", file=file, json_path="$")
     was_v1 = "model" not in raw
     doc = convert_v1(raw)
     mode = doc.get("mode", {})
@@ -205,7 +212,7 @@ def parse_config(
         hint = (
             " (sliding_window_det is for detectors; use sliding_window)"
             if name == "sliding_window_det"
-            else ""
+            else did_you_mean(str(name), MODE_NAMES)
         )
         raise ConfigError(
             f"unknown mode {name!r}; expected one of {', '.join(MODE_NAMES)}{hint}",
@@ -216,34 +223,24 @@ def parse_config(
     if isinstance(doc.get("model"), dict):
         doc["model"] = _merge({"gpu_device": 0}, doc["model"])
     try:
-        config = InferenceConfig.model_validate(doc)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
-        if was_v1 and err["loc"][:1] == ("model",):
-            msg += " (a config without a `model` key is read as the v1 layout: its top-level keys move to `model`)"
-        raise ConfigError(msg, file=file, json_path=json_path(err["loc"], skip=MODE_NAMES)) from None
+        config = validate_config(InferenceConfig, doc, file=file)
+    except ConfigError as exc:
+        if not (was_v1 and (exc.json_path or "").startswith("$.model")):
+            raise
+        hint = (
+            " (a config without a `model` key is read as the v1 layout: its top-level keys move to `model`)"
+        )
+        raise ConfigError(exc.message + hint, file=exc.file, json_path=exc.json_path) from None
     mode = config.mode
     if isinstance(mode, SlidingWindowMode) and (
         mode.window.width - mode.min_overlap.x < 1 or mode.window.height - mode.min_overlap.y < 1
     ):
-        raise ConfigError(
-            "Wrong sliding window settings, overlap is too high.", file=file, json_path="$.mode.min_overlap"
+        raise config.error(
+            "Wrong sliding window settings, overlap is too high.", json_path="$.mode.min_overlap"
         )
     return config
 
 
 def load_config(path: str | Path, **kwargs) -> InferenceConfig:
     """Read and validate an inference config JSON file."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("file not found", file=path) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path
-        ) from None
-    return parse_config(raw, file=path, **kwargs)
+    return parse_config(read_json(path, what="inference config"), file=path, **kwargs)

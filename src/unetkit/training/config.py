@@ -2,54 +2,48 @@
 
 Original behaviour: docs/original-behaviour.md, "Training config".
 
-Validated once at load with pydantic (unknown keys are errors, like the original's ``additionalProperties:
-false``). Any problem becomes one :class:`~unetkit.errors.ConfigError` naming the JSON path.
+Validated once at load on :mod:`unetkit.config_base` (unknown keys are errors, like the original's
+``additionalProperties: false``). Any problem becomes one :class:`~unetkit.errors.ConfigError` naming the file
+and the JSON path.
 
 Documented difference: ``lr`` defaults to 0.001 (the documented/UI value), not the original code's 0.1.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
-from unetkit.errors import ConfigError, json_path
+from unetkit.config_base import ConfigModel, read_json, validate_config
 
 INPUT_SIZE_MULTIPLE = 16
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=False)
+class _Strict(ConfigModel):
+    model_config = ConfigDict(strict=True)
 
 
-class TrainVal(_Strict):
-    train: int = Field(1, ge=1)
-    val: int = Field(1, ge=1)
+Name = Annotated[str, Field(min_length=1)]
+Value = TypeVar("Value")
 
 
-class Workers(_Strict):
-    train: int = Field(0, ge=0)
-    val: int = Field(0, ge=0)
+class PerSplit(_Strict, Generic[Value]):
+    """One value per dataset split, written ``{"train": ..., "val": ...}`` as in the original."""
+
+    train: Value
+    val: Value
 
 
-class Corrupted(_Strict):
-    train: int = Field(0, ge=0)
-    val: int = Field(0, ge=0)
+def _per_split(train: object, val: object) -> Any:
+    return Field({"train": train, "val": val}, validate_default=True)
 
 
 class InputSize(_Strict):
     width: int = Field(128, ge=1, multiple_of=INPUT_SIZE_MULTIPLE)
     height: int = Field(128, ge=1, multiple_of=INPUT_SIZE_MULTIPLE)
-
-
-class DatasetTags(_Strict):
-    train: str = Field("train", min_length=1)
-    val: str = Field("val", min_length=1)
 
 
 class SpecialClasses(_Strict):
@@ -140,81 +134,58 @@ class UnetkitOptions(_Strict):
 class TrainConfig(_Strict):
     """The merged training config (original fields + ``unetkit`` extensions)."""
 
+    config_name = "training config"
+
     lr: float = Field(0.001, gt=0)
     epochs: int = Field(2, ge=1)
     val_every: float = Field(0.5, gt=0)
-    batch_size: TrainVal = Field(default_factory=TrainVal)
+    batch_size: PerSplit[PositiveInt] = _per_split(1, 1)
     input_size: InputSize = Field(default_factory=InputSize)
-    gpu_devices: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
-    data_workers: Workers = Field(default_factory=Workers)
-    dataset_tags: DatasetTags = Field(default_factory=DatasetTags)
+    gpu_devices: list[NonNegativeInt] = Field(default_factory=lambda: [0], min_length=1)
+    data_workers: PerSplit[NonNegativeInt] = _per_split(0, 0)
+    dataset_tags: PerSplit[Name] = _per_split("train", "val")
     special_classes: SpecialClasses = Field(default_factory=SpecialClasses)
     weights_init_type: Literal["transfer_learning", "continue_training"] = "transfer_learning"
-    allow_corrupted_samples: Corrupted = Field(default_factory=Corrupted)
+    allow_corrupted_samples: PerSplit[NonNegativeInt] = _per_split(0, 0)
     momentum: float = Field(0.9, gt=0)
     lr_decreasing: LrDecreasing = Field(default_factory=LrDecreasing)
     loss_weights: LossWeights = Field(default_factory=LossWeights)
     validate_with_model_eval: bool = True
     unetkit: UnetkitOptions = Field(default_factory=UnetkitOptions)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_partial_splits(cls, data: Any) -> Any:
+        """A partial per-split object (``{"train": 4}``) takes the other split from the default."""
+        if not isinstance(data, dict):
+            return data
+        defaults = {
+            key: field.default for key, field in cls.model_fields.items() if isinstance(field.default, dict)
+        }
+        return {
+            key: {**defaults[key], **value} if key in defaults and isinstance(value, dict) else value
+            for key, value in data.items()
+        }
+
     def settings(self) -> dict:
         """The full merged config as JSON (saved as ``settings`` in every checkpoint)."""
         return self.model_dump(mode="json")
 
 
-def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    cls: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = getattr(cls, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        cls = field.annotation
-    return list(getattr(cls, "model_fields", {}).keys())
-
-
-def _error_from_validation(exc: ValidationError, file: object | None) -> ConfigError:
-    err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        known = _known_keys(TrainConfig, loc[:-1])
-        guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        msg = f"unknown key {loc[-1]!r}" + (f" (did you mean {guess[0]!r}?)" if guess else "")
-        if known:
-            msg += f"; allowed keys: {', '.join(known)}"
-    elif err["type"] == "multiple_of":
-        msg = f"must be a multiple of {INPUT_SIZE_MULTIPLE} (got {err.get('input')})"
-    elif "input" in err and err["type"] not in ("missing",):
-        msg = f"{msg} (got {err['input']!r})"
-    extra = len(exc.errors()) - 1
-    if extra:
-        msg += f" (and {extra} more problem{'s' if extra > 1 else ''})"
-    return ConfigError(msg, file=file, json_path=json_path(loc))
-
-
 def parse_config(data: Any, *, file: object | None = None, warn: bool = True) -> TrainConfig:
     """Validate a config dict (missing fields take the defaults of docs/training.md, nested objects merge)."""
-    if not isinstance(data, dict):
-        raise ConfigError("the training config must be a JSON object", file=file, json_path="$")
-    try:
-        cfg = TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        raise _error_from_validation(exc, file) from None
+    cfg = validate_config(TrainConfig, data, file=file)
     if cfg.special_classes.background == cfg.special_classes.neutral:
-        raise ConfigError(
+        raise cfg.error(
             "Non-unique special classes in train config (background == neutral).",
-            file=file,
             json_path="$.special_classes",
         )
     if len(set(cfg.gpu_devices)) != len(cfg.gpu_devices):
-        raise ConfigError(f"duplicate device ids {cfg.gpu_devices}", file=file, json_path="$.gpu_devices")
+        raise cfg.error(f"duplicate device ids {cfg.gpu_devices}", json_path="$.gpu_devices")
     if cfg.val_every > cfg.epochs:
-        raise ConfigError(
+        raise cfg.error(
             f"val_every ({cfg.val_every}) is larger than epochs ({cfg.epochs}): no validation and therefore no "
             "checkpoint would ever be produced",
-            file=file,
             json_path="$.val_every",
         )
     if warn and "momentum" in data:
@@ -228,25 +199,15 @@ def parse_config(data: Any, *, file: object | None = None, warn: bool = True) ->
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read and validate a training config JSON file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("config file not found", file=path) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path
-        ) from None
-    return parse_config(data, file=path)
+    return parse_config(read_json(path, what="training config"), file=path)
 
 
-def check_model_stride(cfg: TrainConfig, stride: int, *, file: object | None = None) -> None:
+def check_model_stride(cfg: TrainConfig, stride: int) -> None:
     """Input sizes must be multiples of the model's total downsampling factor."""
     for key in ("width", "height"):
         value = getattr(cfg.input_size, key)
         if value % stride:
-            raise ConfigError(
+            raise cfg.error(
                 f"must be a multiple of {stride} for model {cfg.unetkit.model!r} (got {value})",
-                file=file,
                 json_path=f"$.input_size.{key}",
             )
