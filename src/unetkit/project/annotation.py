@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from unetkit.errors import FormatError
 from unetkit.project.geometry import LABEL_KEYS, Geometry, geometry_from_json
+from unetkit.project.limits import COORD_LIMIT, check_pixels
 from unetkit.project.meta import ProjectMeta
 
 
@@ -100,7 +101,8 @@ class Label:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_json(cls, d, meta: ProjectMeta, *, file=None, json_path="$") -> Label:
+    def from_json(cls, d, meta: ProjectMeta, *, file=None, json_path="$", image_size=None) -> Label:
+        """``image_size`` (height, width) bounds a bitmap before it is decoded (see geometry_from_json)."""
         if not isinstance(d, dict):
             raise FormatError(
                 f"an object must be a JSON object, got {type(d).__name__}", file=file, json_path=json_path
@@ -122,7 +124,7 @@ class Label:
                     file=file,
                     json_path=f"{json_path}.geometryType",
                 )
-        geometry = geometry_from_json(shape, d, file=file, json_path=json_path)
+        geometry = geometry_from_json(shape, d, file=file, json_path=json_path, image_size=image_size)
         tags = _read_tags(d.get("tags"), meta, file, f"{json_path}.tags")
         description = d.get("description") or ""
         if not isinstance(description, str):
@@ -172,7 +174,8 @@ class Annotation:
                 "missing or invalid 'objects' (expected a list)", file=file, json_path="$.objects"
             )
         labels = [
-            Label.from_json(o, meta, file=file, json_path=f"$.objects[{i}]") for i, o in enumerate(objects)
+            Label.from_json(o, meta, file=file, json_path=f"$.objects[{i}]", image_size=(height, width))
+            for i, o in enumerate(objects)
         ]
         return cls(height, width, labels, tags, *parse_misc(d, file))
 
@@ -191,11 +194,15 @@ def parse_size(d, file) -> tuple[int, int]:
         v = size.get(key)
         if isinstance(v, float) and v.is_integer():
             v = int(v)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0 or v > COORD_LIMIT:
+            shown = repr(v) if len(repr(v)) <= 24 else f"{repr(v)[:12]}... ({len(repr(v))} characters)"
             raise FormatError(
-                f"size.{key} must be a positive integer, got {v!r}", file=file, json_path=f"$.size.{key}"
+                f"size.{key} must be a positive integer up to {COORD_LIMIT}, got {shown}",
+                file=file,
+                json_path=f"$.size.{key}",
             )
         out.append(v)
+    check_pixels(out[1], out[0], "image size", file=file, json_path="$.size")
     return out[0], out[1]
 
 

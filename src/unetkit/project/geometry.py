@@ -2,8 +2,10 @@
 
 Original behaviour: docs/original-behaviour.md, "Geometries".
 
-Coordinates: x = column, y = row, origin top-left. Vector coordinates are read with Python ``round()`` (the new
-SDK stores ints; floats written by legacy DTL are accepted and rounded half-to-even).
+Coordinates: x = column, y = row, origin top-left. The SDK stores ints; fractional coordinates (written by legacy
+DTL ``resize``/``rotate``) are read and drawn with ``floor``, as the current SDK (6.74) rasterises them. Earlier
+unetkit versions rounded them half-to-even instead, which moved about 1.5 % of such polygons' area by a pixel.
+NaN, infinities and coordinates beyond ±1e9 are refused (FormatError).
 
 Drawing follows the original SDK (docs/original-behaviour.md, "Rasterisation"): every vector shape is first drawn
 as 0/1 into a scratch mask with OpenCV, then ``canvas[mask] = value``. For polygons the exterior is filled
@@ -22,6 +24,7 @@ import cv2
 import numpy as np
 
 from unetkit.errors import FormatError
+from unetkit.project.limits import check_pixels, coordinate_problem
 
 # Keys of a label that are not part of its geometry payload.
 LABEL_KEYS = ("classTitle", "description", "tags", "geometryType", "shape")
@@ -94,7 +97,7 @@ def _draw_scratch(canvas: np.ndarray, value, box: Rectangle, paint) -> None:
 
 
 def _int_pts(arr: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    return (np.round(arr) - (dx, dy)).astype(np.int32)
+    return (np.floor(arr) - (dx, dy)).astype(np.int32)
 
 
 @dataclass
@@ -113,7 +116,7 @@ class Point(Geometry):
         return Point(self.x + dx, self.y + dy)
 
     def draw(self, canvas: np.ndarray, value) -> None:
-        x, y = int(round(self.x)), int(round(self.y))
+        x, y = math.floor(self.x), math.floor(self.y)
         if 0 <= y < canvas.shape[0] and 0 <= x < canvas.shape[1]:
             canvas[y, x] = value
 
@@ -158,8 +161,8 @@ class Rectangle(Geometry):
 
     def draw(self, canvas: np.ndarray, value) -> None:
         def paint(m, dx, dy):
-            p1 = (int(round(self.left)) - dx, int(round(self.top)) - dy)
-            p2 = (int(round(self.right)) - dx, int(round(self.bottom)) - dy)
+            p1 = (math.floor(self.left) - dx, math.floor(self.top) - dy)
+            p2 = (math.floor(self.right) - dx, math.floor(self.bottom) - dy)
             cv2.rectangle(m, p1, p2, 1, thickness=cv2.FILLED)
 
         _draw_scratch(canvas, value, self, paint)
@@ -384,9 +387,10 @@ def _read_point_list(raw, file, path, min_points: int) -> np.ndarray:
     for i, p in enumerate(raw):
         if not _is_xy(p):
             _fail(f"expected a point [x, y] of two numbers, got {p!r:.60}", file, f"{path}[{i}]")
-        if not all(math.isfinite(c) for c in p):
-            _fail(f"point coordinates must be finite, got {p!r}", file, f"{path}[{i}]")
-        out.append([round(p[0]), round(p[1])])
+        problem = coordinate_problem(p[0]) or coordinate_problem(p[1])
+        if problem:
+            _fail(problem, file, f"{path}[{i}]")
+        out.append([math.floor(p[0]), math.floor(p[1])])  # the current SDK's rule for fractional input
     if len(out) < min_points:
         _fail(f"needs at least {min_points} points, got {len(out)}", file, path)
     return np.asarray(out, dtype=np.float64).reshape(-1, 2)
@@ -403,8 +407,10 @@ def _read_points_obj(obj: dict, file, path) -> tuple[dict, str]:
     return pts, f"{path}.points"
 
 
-def geometry_from_json(shape: str, obj: dict, *, file=None, json_path="$") -> Geometry:
-    """Parse the geometry of a label ``obj`` (the whole object dict) whose shape is ``shape``."""
+def geometry_from_json(shape: str, obj: dict, *, file=None, json_path="$", image_size=None) -> Geometry:
+    """Parse the geometry of a label ``obj`` (the whole object dict) whose shape is ``shape``.
+
+    ``image_size`` (height, width) of the annotation bounds a bitmap's PNG before it is decoded."""
     if shape in ("point", "rectangle", "polygon", "line"):
         pts, p = _read_points_obj(obj, file, json_path)
         interior = pts.get("interior", [])
@@ -426,7 +432,7 @@ def geometry_from_json(shape: str, obj: dict, *, file=None, json_path="$") -> Ge
         holes = [_read_point_list(r, file, f"{p}.interior[{i}]", 3) for i, r in enumerate(interior)]
         return Polygon(ext, holes)
     if shape == "bitmap":
-        return _bitmap_from_json(obj, file, json_path)
+        return _bitmap_from_json(obj, file, json_path, image_size)
     keys = RAW_PAYLOAD_KEYS.get(shape)
     if keys is None:
         skip = set(LABEL_KEYS) | set(LABEL_META_KEYS)
@@ -434,20 +440,35 @@ def geometry_from_json(shape: str, obj: dict, *, file=None, json_path="$") -> Ge
     return RawGeometry(shape, {k: obj[k] for k in keys if k in obj})
 
 
-def _bitmap_from_json(obj: dict, file, path) -> Bitmap:
+def _bitmap_from_json(obj: dict, file, path, image_size) -> Bitmap:
     from unetkit.project.bitmap_codec import decode_bitmap_data
 
     bm = obj.get("bitmap")
     if not isinstance(bm, dict):
         _fail("missing or invalid 'bitmap' object (expected {'origin': [x, y], 'data': ...})", file, path)
     origin = bm.get("origin")
-    if not (_is_xy(origin) and all(float(c).is_integer() for c in origin)):
+    if not _is_xy(origin):
         _fail(f"origin must be [x, y] integers, got {origin!r:.60}", file, f"{path}.bitmap.origin")
+    problem = coordinate_problem(origin[0]) or coordinate_problem(origin[1])
+    if problem or not all(float(c).is_integer() for c in origin):
+        _fail(problem or f"origin must be [x, y] integers, got {origin!r:.60}", file, f"{path}.bitmap.origin")
     data = bm.get("data")
     if not isinstance(data, str):
         _fail("bitmap data must be a base64 string", file, f"{path}.bitmap.data")
+
+    def check_size(width: int, height: int) -> None:
+        where = f"{path}.bitmap.data"
+        check_pixels(width, height, "bitmap", file=file, json_path=where)
+        if image_size is not None and (height > image_size[0] or width > image_size[1]):
+            _fail(
+                f"bitmap is {width}x{height} (WxH), larger than its image "
+                f"({image_size[1]}x{image_size[0]} from $.size)",
+                file,
+                where,
+            )
+
     try:
-        mask = decode_bitmap_data(data)
+        mask = decode_bitmap_data(data, check_size=check_size)
         return Bitmap((int(origin[0]), int(origin[1])), mask)
     except ValueError as exc:
         _fail(f"cannot decode bitmap: {exc}", file, f"{path}.bitmap.data")

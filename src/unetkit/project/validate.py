@@ -101,7 +101,7 @@ def validate_item(ann_path: Path, image_path: Path | None, meta: ProjectMeta | N
         return out
     for i, obj in enumerate(objects):
         jp = f"$.objects[{i}]"
-        label = guard(Label.from_json, obj, meta, file=ann_path, json_path=jp)
+        label = guard(Label.from_json, obj, meta, file=ann_path, json_path=jp, image_size=size)
         if label is None:
             continue
         for j, tag in enumerate(label.tags):
