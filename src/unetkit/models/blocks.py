@@ -45,6 +45,13 @@ def check_positive_int(option: str, value: object, minimum: int = 1) -> int:
     return value
 
 
+def channel_pyramid(base_channels: int, depth: int) -> list[int]:
+    """``base_channels * 2**i`` for ``i = 0 … depth`` (both checked to be positive integers)."""
+    check_positive_int("base_channels", base_channels)
+    check_positive_int("depth", depth)
+    return [base_channels * 2**i for i in range(depth + 1)]
+
+
 def _is_tracing() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unetkit.models.blocks import SegmentationModel, check_positive_int, conv_bn_relu
+from unetkit.models.blocks import SegmentationModel, channel_pyramid, conv_bn_relu
 from unetkit.models.registry import register_model
 
 
@@ -36,17 +36,22 @@ class InceptionBlock(nn.Module):
         return self.fuse(torch.cat(branches, dim=1))
 
 
+@register_model(
+    "inception_unet",
+    stride=lambda depth=4, **_: 2**depth,
+    summary="U-Net with inception-like multi-branch blocks",
+)
 class InceptionUNet(SegmentationModel):
+    """Inception-UNet (64 base channels, depth 4 by default)."""
+
     head_names = ("head.",)
 
     def __init__(
         self, num_classes: int, in_channels: int = 3, *, base_channels=64, depth=4, pad_to_stride=False
     ):
         super().__init__(num_classes, in_channels, pad_to_stride=pad_to_stride)
-        check_positive_int("base_channels", base_channels)
-        check_positive_int("depth", depth)
+        ch = channel_pyramid(base_channels, depth)
         self.stride = 2**depth
-        ch = [base_channels * 2**i for i in range(depth + 1)]
         self.encoders = nn.ModuleList(
             InceptionBlock(in_channels if i == 0 else ch[i - 1], ch[i]) for i in range(depth + 1)
         )
@@ -66,22 +71,3 @@ class InceptionUNet(SegmentationModel):
         for up, dec in zip(self.ups, self.decoders):
             y = dec(torch.cat([skips.pop(), up(y)], dim=1))
         return self.head(y)
-
-
-@register_model(
-    "inception_unet",
-    stride=lambda depth=4, **_: 2**depth,
-    summary="U-Net with inception-like multi-branch blocks",
-)
-def build_inception_unet(
-    num_classes: int,
-    in_channels: int = 3,
-    *,
-    base_channels: int = 64,
-    depth: int = 4,
-    pad_to_stride: bool = False,
-) -> InceptionUNet:
-    """Inception-UNet (64 base channels, depth 4 by default)."""
-    return InceptionUNet(
-        num_classes, in_channels, base_channels=base_channels, depth=depth, pad_to_stride=pad_to_stride
-    )

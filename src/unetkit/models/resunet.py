@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unetkit.models.blocks import SegmentationModel, check_positive_int
+from unetkit.models.blocks import SegmentationModel, channel_pyramid
 from unetkit.models.registry import register_model
 
 
@@ -54,17 +54,20 @@ class InputUnit(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
+@register_model(
+    "resunet", stride=lambda depth=3, **_: 2**depth, summary="Deep Residual U-Net (Zhang et al. 2017)"
+)
 class ResUNet(SegmentationModel):
+    """ResUNet with ``depth`` stride-2 stages (paper: 64 base channels, depth 3)."""
+
     head_names = ("head.2.",)
 
     def __init__(
         self, num_classes: int, in_channels: int = 3, *, base_channels=64, depth=3, pad_to_stride=False
     ):
         super().__init__(num_classes, in_channels, pad_to_stride=pad_to_stride)
-        check_positive_int("base_channels", base_channels)
-        check_positive_int("depth", depth)
+        ch = channel_pyramid(base_channels, depth)
         self.stride = 2**depth
-        ch = [base_channels * 2**i for i in range(depth + 1)]
         self.input_unit = InputUnit(in_channels, ch[0])
         self.encoders = nn.ModuleList(ResidualUnit(ch[i - 1], ch[i], stride=2) for i in range(1, depth))
         self.bridge = ResidualUnit(ch[depth - 1], ch[depth], stride=2)
@@ -82,20 +85,3 @@ class ResUNet(SegmentationModel):
         for dec in self.decoders:
             y = dec(torch.cat([self.up(y), skips.pop()], dim=1))
         return self.head(y)
-
-
-@register_model(
-    "resunet", stride=lambda depth=3, **_: 2**depth, summary="Deep Residual U-Net (Zhang et al. 2017)"
-)
-def build_resunet(
-    num_classes: int,
-    in_channels: int = 3,
-    *,
-    base_channels: int = 64,
-    depth: int = 3,
-    pad_to_stride: bool = False,
-) -> ResUNet:
-    """ResUNet with ``depth`` stride-2 stages (paper: 64 base channels, depth 3)."""
-    return ResUNet(
-        num_classes, in_channels, base_channels=base_channels, depth=depth, pad_to_stride=pad_to_stride
-    )

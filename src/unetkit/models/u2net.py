@@ -100,12 +100,11 @@ U2NET_CFG = (
     ("stage5d", "4F", 1024, 256, 512), ("stage4d", "4", 1024, 128, 256), ("stage3d", "5", 512, 64, 128),
     ("stage2d", "6", 256, 32, 64), ("stage1d", "7", 128, 16, 64),
 )  # fmt: skip
-U2NETP_CFG = (
-    ("stage1", "7", None, 16, 64), ("stage2", "6", 64, 16, 64), ("stage3", "5", 64, 16, 64),
-    ("stage4", "4", 64, 16, 64), ("stage5", "4F", 64, 16, 64), ("stage6", "4F", 64, 16, 64),
-    ("stage5d", "4F", 128, 16, 64), ("stage4d", "4", 128, 16, 64), ("stage3d", "5", 128, 16, 64),
-    ("stage2d", "6", 128, 16, 64), ("stage1d", "7", 128, 16, 64),
-)  # fmt: skip
+# U²-NetP: the same stages, each 16 channels inside and 64 out (a decoder stage "…d" takes two 64s)
+U2NETP_CFG = tuple(
+    (name, kind, None if cin is None else 128 if name.endswith("d") else 64, 16, 64)
+    for name, kind, cin, _, _ in U2NET_CFG
+)
 U2NET_SIDES = (64, 64, 128, 256, 512, 512)
 U2NETP_SIDES = (64,) * 6
 

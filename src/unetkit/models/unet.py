@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unetkit.errors import ConfigError
-from unetkit.models.blocks import SegmentationModel, center_crop, check_choice, check_positive_int
+from unetkit.models.blocks import SegmentationModel, center_crop, channel_pyramid, check_choice
 from unetkit.models.registry import register_model
 
 
@@ -96,7 +96,14 @@ def valid_margin(depth: int) -> int:
     return 4 * (2 ** (depth + 1) - 1) + 4 * (2**depth - 1)
 
 
+def _stride(padding: str = "same", depth: int = 4, **_) -> int:
+    return 2**depth if padding == "same" else 1
+
+
+@register_model("unet", stride=_stride, summary="Original U-Net (milesial names; same or valid padding)")
 class UNet(SegmentationModel):
+    """U-Net; the default (same, transpose, 64, 4) has milesial's 31,037,698 params for 2 classes."""
+
     head_names = ("outc.conv.",)
 
     def __init__(
@@ -114,14 +121,12 @@ class UNet(SegmentationModel):
         super().__init__(num_classes, in_channels, pad_to_stride=pad_to_stride)
         check_choice("padding", padding, ("same", "valid"))
         check_choice("upsample", upsample, ("transpose", "bilinear"))
-        check_positive_int("base_channels", base_channels)
-        check_positive_int("depth", depth)
         self.padding, self.depth, self.overlap_tile = padding, depth, bool(overlap_tile)
-        self.stride = 2**depth if padding == "same" else 1
+        self.stride = _stride(padding, depth)
         pad = 1 if padding == "same" else 0
         bilinear = upsample == "bilinear"
         factor = 2 if bilinear else 1
-        ch = [base_channels * 2**i for i in range(depth + 1)]
+        ch = channel_pyramid(base_channels, depth)
         self.inc = DoubleConv(in_channels, ch[0], padding=pad)
         for i in range(1, depth + 1):
             out = ch[i] // factor if i == depth else ch[i]
@@ -164,26 +169,3 @@ class UNet(SegmentationModel):
         mode = "reflect" if max(left, ph, pw) < min(h, w) else "replicate"
         y = self.forward_valid(F.pad(x, (left, pw, left, ph), mode=mode))
         return y[..., :h, :w]
-
-
-def _stride(padding: str = "same", depth: int = 4, **_) -> int:
-    return 2**depth if padding == "same" else 1
-
-
-@register_model("unet", stride=_stride, summary="Original U-Net (milesial names; same or valid padding)")
-def build_unet(
-    num_classes: int,
-    in_channels: int = 3,
-    *,
-    padding: str = "same",
-    upsample: str = "transpose",
-    base_channels: int = 64,
-    depth: int = 4,
-    overlap_tile: bool = True,
-    pad_to_stride: bool = False,
-) -> UNet:
-    """U-Net; the default (same, transpose, 64, 4) has milesial's 31,037,698 params for 2 classes."""
-    return UNet(
-        num_classes, in_channels, padding=padding, upsample=upsample, base_channels=base_channels,
-        depth=depth, overlap_tile=overlap_tile, pad_to_stride=pad_to_stride,
-    )  # fmt: skip

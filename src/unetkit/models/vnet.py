@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from unetkit.errors import ConfigError
-from unetkit.models.blocks import SegmentationModel, check_choice, check_positive_int
+from unetkit.models.blocks import SegmentationModel, channel_pyramid, check_choice, check_positive_int
 from unetkit.models.registry import register_model
 
 DOWN_CONVS = (1, 2, 3, 3)  # convolutions in the 2nd..5th encoder stage (the 1st has one)
@@ -73,7 +73,10 @@ class UpStage(nn.Module):
         return self.act(self.convs(cat) + cat)
 
 
+@register_model("vnet", stride=16, summary="V-Net (Milletari et al. 2016), 2-D or 3-D")
 class VNet(SegmentationModel):
+    """V-Net; ``spatial_dims=3`` takes N×C×D×H×W volumes (D, H, W multiples of 16)."""
+
     stride = 16
     head_names = ("head.",)
 
@@ -91,13 +94,12 @@ class VNet(SegmentationModel):
         super().__init__(num_classes, in_channels, pad_to_stride=pad_to_stride)
         check_choice("spatial_dims", spatial_dims, (2, 3))
         check_choice("norm", norm, ("batch", "none"))
-        check_positive_int("base_channels", base_channels)
         check_positive_int("kernel_size", kernel_size)
         if kernel_size % 2 == 0:
             raise ConfigError(f"option kernel_size={kernel_size} must be odd")
         self.spatial_dims = spatial_dims
         ops = _Ops(spatial_dims, norm)
-        ch = [base_channels * 2**i for i in range(5)]  # 16, 32, 64, 128, 256
+        ch = channel_pyramid(base_channels, 4)  # 16, 32, 64, 128, 256
         self.input_stage = InputStage(ops, in_channels, ch[0], kernel_size)
         self.down_stages = nn.ModuleList(
             DownStage(ops, ch[i], n, kernel_size) for i, n in enumerate(DOWN_CONVS)
@@ -119,21 +121,3 @@ class VNet(SegmentationModel):
         for stage in self.up_stages:
             y = stage(y, skips.pop())
         return self.head(y)
-
-
-@register_model("vnet", stride=16, summary="V-Net (Milletari et al. 2016), 2-D or 3-D")
-def build_vnet(
-    num_classes: int,
-    in_channels: int = 3,
-    *,
-    spatial_dims: int = 2,
-    base_channels: int = 16,
-    kernel_size: int = 5,
-    norm: str = "batch",
-    pad_to_stride: bool = False,
-) -> VNet:
-    """V-Net; ``spatial_dims=3`` takes N×C×D×H×W volumes (D, H, W multiples of 16)."""
-    return VNet(
-        num_classes, in_channels, spatial_dims=spatial_dims, base_channels=base_channels,
-        kernel_size=kernel_size, norm=norm, pad_to_stride=pad_to_stride,
-    )  # fmt: skip
