@@ -113,10 +113,21 @@ class Overlap(_Strict):
     y: NonNegativeInt = 0
 
 
+class ClassCleanup(_Strict):
+    """Clean-up of one class's predicted region (``mode.postprocess.<model class title>``; unetkit extension)."""
+
+    min_size: int = Field(0, ge=0)  # remove components with fewer pixels
+    keep_largest: int | None = Field(None, ge=1)  # keep only the k largest components
+    fill_holes: bool = False
+
+
 class _ModeBase(_Strict):
     model_classes: Renamer = Renamer()
     model_tags: Renamer = Renamer()
     save_probabilities: bool = False
+    # unetkit extensions (docs/inference.md, "Threshold and clean-up")
+    threshold: float | None = Field(None, gt=0, le=1)  # binary models: foreground where p >= threshold
+    postprocess: dict[str, ClassCleanup] = {}  # model class title -> clean-up
 
 
 class FullImageMode(_ModeBase):

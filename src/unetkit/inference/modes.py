@@ -18,7 +18,8 @@ import numpy as np
 
 from unetkit.errors import ConfigError, FormatError
 from unetkit.inference import config as cfg
-from unetkit.inference.predictor import Network, Predictor, argmax, load_image
+from unetkit.inference.postprocess import MaskPostprocessor
+from unetkit.inference.predictor import Network, Predictor, load_image
 from unetkit.inference.probabilities import add_probabilities, probability_class_json, probability_label_json
 from unetkit.inference.regions import padded_box, roi_window
 from unetkit.inference.tiling import BandStitcher, SlidingWindowError, Window, blend_weights, window_grid
@@ -51,6 +52,7 @@ class ModeRunner:
         self.in_meta = in_meta if in_meta is not None else ProjectMeta()
         self.kept = [(mc, mode.model_classes.rename(mc.title)) for mc in predictor.classes]
         self.kept = [(mc, title) for mc, title in self.kept if title is not None]
+        self.post = MaskPostprocessor(mode, predictor.classes, predictor.num_classes)
         self._new_classes: list[ObjClass] = []
         for mc, title in self.kept:
             self._add_class(
@@ -139,7 +141,7 @@ class FullImageRunner(ModeRunner):
 
     def assemble(self, ann, regions, probs):
         (p,) = probs
-        out = ann.clone(labels=list(ann.labels) + self.model_labels(argmax(p)))
+        out = ann.clone(labels=list(ann.labels) + self.model_labels(self.post.mask(p)))
         return self.with_probabilities(out, self.probability_labels(p))
 
 
@@ -155,7 +157,7 @@ class RoiRunner(ModeRunner):
 
     def assemble(self, ann, regions, probs):
         (win,), (p,) = regions, probs
-        labels = list(ann.labels) + self.model_labels(argmax(p), win.top, win.left)
+        labels = list(ann.labels) + self.model_labels(self.post.mask(p), win.top, win.left)
         if self.roi_class is not None:
             labels.append(Label(self.roi_class.title, _rect(win)))
         out = ann.clone(labels=labels)
@@ -191,7 +193,7 @@ class BboxesRunner(ModeRunner):
         for src, roi in self._rois(ann):
             if roi is not None:
                 win, p = next(it)
-                labels += self.model_labels(argmax(p), win.top, win.left)
+                labels += self.model_labels(self.post.mask(p), win.top, win.left)
                 prob_labels += self.probability_labels(p, win.top, win.left)
                 if src.class_title in self.box_classes:
                     labels.append(Label(self.box_classes[src.class_title], _rect(win)))
@@ -226,8 +228,9 @@ class SlidingWindowRunner(ModeRunner):
         windows = self.grid(h, w)
         batch = batch_size or self.mode.batch_size
         stitcher = BandStitcher(
-            h, w, self.predictor.num_classes, self.mode.window.height, keep_probabilities=keep_probabilities
-        )
+            h, w, self.predictor.num_classes, self.mode.window.height, keep_probabilities=keep_probabilities,
+            threshold=self.post.threshold,
+        )  # fmt: skip
         tops = sorted({win.top for win in windows})
         for i, top in enumerate(tops):
             row = [win for win in windows if win.top == top]
@@ -247,7 +250,7 @@ class SlidingWindowRunner(ModeRunner):
         labels = list(ann.labels)
         if self.window_class is not None:
             labels += [Label(self.window_class.title, _rect(win)) for win in windows]
-        labels += self.model_labels(mask)
+        labels += self.model_labels(self.post.clean(mask))
         out = ann.clone(labels=labels)
         if self.mode.save_probabilities:
             prob_labels = [

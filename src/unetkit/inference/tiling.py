@@ -109,8 +109,10 @@ class BandStitcher:
         window_height: int,
         *,
         keep_probabilities: bool = False,
+        threshold: float | None = None,
     ):
         self.height, self.width, self.num_classes = height, width, num_classes
+        self.threshold = threshold  # binary models: class 1 where its mean probability >= threshold
         self.rows = min(window_height, height)
         self.base = 0  # image row of the buffer's first row
         self.acc = np.zeros((num_classes, self.rows, width), dtype=np.float32)
@@ -159,6 +161,9 @@ class BandStitcher:
         acc = self.acc[:, :n]
         rows = slice(self.base, self.base + n)
         # weights are equal across classes at a pixel, so argmax of the sum = argmax of the mean
-        self.mask[rows] = acc.argmax(axis=0).astype(self.mask.dtype, copy=False)
+        if self.threshold is not None:
+            self.mask[rows] = acc[1] >= self.threshold * wsum
+        else:
+            self.mask[rows] = acc.argmax(axis=0).astype(self.mask.dtype, copy=False)
         if self.probabilities is not None:
             self.probabilities[rows] = (acc / wsum[None]).transpose(1, 2, 0)
