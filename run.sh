@@ -18,7 +18,7 @@ setup() {
   fi
   local stamp="$VENV/.unetkit-installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    "$VENV/bin/pip" install --quiet --quiet -e ".[dev]"
+    "$VENV/bin/pip" install --quiet --quiet -e ".[dev,ray]"
     touch "$stamp"
   fi
 }
@@ -33,8 +33,9 @@ case "$cmd" in
     bash scripts/install_browser.sh  # Debian chromium for the web-page test (no-op when present)
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks
-    # two xdist workers on two cores: one BLAS/OpenMP thread each, or torch oversubscribes the CPU
-    OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} exec "$VENV/bin/python" -m pytest -n 2 --timeout 900 -q "$@"
+    # two xdist workers on two cores: one BLAS/OpenMP thread each, or torch oversubscribes the CPU;
+    # loadgroup: the tests of one xdist_group (the Ray cluster's) run on one worker
+    OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} exec "$VENV/bin/python" -m pytest -n 2 --dist loadgroup --timeout 900 -q "$@"
     ;;
   *) echo "usage: bash run.sh demo|test|setup" >&2; exit 2 ;;
 esac

@@ -23,6 +23,18 @@ def register(subparsers) -> None:
     run.add_argument("--out", required=True, help="output project folder (new or empty)")
     run.add_argument("--seed", type=int, default=None, help="make the run reproducible")
     run.add_argument("--workers", type=int, default=1, help="worker processes (output identical for any N)")
+    run.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes here; ray: tasks on a Ray cluster (same output, see docs/scale.md)",
+    )
+    run.add_argument(
+        "--address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="--engine ray: the cluster to join (default: start a local Ray instance)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
@@ -81,6 +93,10 @@ def cmd_run(args) -> int:
         raise ConfigError("--workers must be >= 1")
     if args.seed is not None and args.seed < 0:
         raise ConfigError("--seed must be >= 0")
+    if args.engine == "ray" and args.workers != 1:
+        raise ConfigError("--workers is for --engine local; on Ray every CPU of the cluster works")
+    if args.address is not None and args.engine != "ray":
+        raise ConfigError("--address needs --engine ray")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     projects = load_inputs(args.input)
     graph = load_graph(args.graph, {p.name: p.meta for p in projects})
@@ -91,13 +107,22 @@ def cmd_run(args) -> int:
         seed=args.seed,
         workers=args.workers,
         progress=not args.no_progress and sys.stderr.isatty(),
+        engine=args.engine,
+        address=args.address,
+    )
+    where = (
+        f"on Ray: {report.nodes} node(s), {report.workers} CPU(s)"
+        if report.engine == "ray"
+        else f"{report.workers} worker(s)"
     )
     print(
         f"DTL finished: {report.written} items written to {report.out_dir} from {report.inputs} input images "
-        f"in {report.seconds:.1f} s ({report.workers} worker(s)); {len(report.skipped)} skipped"
+        f"in {report.seconds:.1f} s ({where}); {len(report.skipped)} skipped"
     )
     for ds, n in sorted(report.per_dataset.items()):
         print(f"  dataset {ds}: {n}")
+    for node, n in sorted(report.per_node.items()):
+        print(f"  Ray node {node[:8]}: {n} input images")
     for skipped in report.skipped:
         print(f"  skipped {skipped}")
     return 1 if report.skipped else 0

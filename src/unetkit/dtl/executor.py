@@ -3,25 +3,22 @@
 Original behaviour: docs/original-behaviour.md, "DTL execution" and "DTL output naming".
 
 Streaming: each input image is pushed depth-first through the graph, one element at a time. With
-``workers > 1`` input images are processed in worker processes and the parent writes their outputs in
-input order, so output names, files and contents do not depend on the number of workers. With a seed,
-every layer call draws from a generator derived from (seed, element identity incl. lineage, layer), so a
-seeded run is reproducible; without one, runs are random like the original.
+``workers > 1`` input images are processed in worker processes (``engine="ray"``: Ray tasks on a cluster,
+see unetkit.dtl.ray_engine) and the parent writes their outputs in input order, so output names, files and
+contents do not depend on the number of workers or on the engine. With a seed, every layer call draws from a
+generator derived from (seed, element identity incl. lineage, layer), so a seeded run is reproducible;
+without one, runs are random like the original.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import multiprocessing
 import shutil
-import string
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,68 +26,22 @@ import numpy as np
 from unetkit.dtl.base import LayerContext
 from unetkit.dtl.element import Element, ImageRef
 from unetkit.dtl.graph import NULL, Graph
+from unetkit.dtl.outputs import (
+    Output,
+    OutputWriter,
+    RunReport,
+    SerializedAnnotation,
+    Skipped,
+    format_reason,
+    progress_bar,
+)
 from unetkit.errors import GraphError
 from unetkit.project import Item, Project, ProjectWriter, write_image
 
 log = logging.getLogger(__name__)
 
-SUFFIX_CHARS = np.array(list(string.ascii_letters + string.digits))
 TMP_DIR = ".unetkit-dtl-tmp"
-
-
-@dataclass
-class Skipped:
-    """An input image skipped because processing it raised."""
-
-    project: str
-    dataset: str
-    item: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.project}/{self.dataset}/{self.item}: {self.reason}"
-
-
-@dataclass
-class RunReport:
-    """Counts of a finished run."""
-
-    out_dir: Path
-    inputs: int = 0
-    written: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    per_dataset: Counter = field(default_factory=Counter)
-    seconds: float = 0.0
-    workers: int = 1
-
-
-@dataclass
-class SerializedAnnotation:
-    """An annotation already converted to JSON in a worker (bitmap encoding is the costly part), written
-    as is by the parent; it offers what ProjectWriter.add_item uses: height, width, to_json()."""
-
-    height: int
-    width: int
-    json: dict
-
-    def to_json(self) -> dict:
-        return self.json
-
-
-@dataclass
-class Output:
-    """One element reaching the save layer, ready to be written."""
-
-    project: str
-    dataset: str
-    out_dataset: str | None
-    stem: str
-    ext: str
-    ann: object
-    image: ImageRef | None = None  # in-process
-    image_file: Path | None = None  # from a worker: source file or encoded temp file
-    temp_image: bool = False
-    extras: dict = field(default_factory=dict)  # folder -> ndarray (in-process) or temp Path (worker)
+ENGINES = ("local", "ray")
 
 
 def derive_rng(seed: int | None, identity: tuple, layer_index: int, slot: int) -> np.random.Generator:
@@ -147,11 +98,6 @@ class ElementRunner:
         yield from self._push(data_layer, el, 0)
 
 
-def _format_reason(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 # ------------------------------------------------------------------------------------------- workers
 _WORKER: dict = {}
 
@@ -160,13 +106,21 @@ def _init_worker(runner: ElementRunner, projects: list[Project], jobs: list, tmp
     _WORKER.update(runner=runner, projects=projects, jobs=jobs, tmp=tmp)
 
 
-def _worker_job(job: tuple[int, int]) -> tuple[list[Output], str | None]:
-    """Process one input image in a worker; images and extras go to temp files in the output folder."""
+def _worker_job(job: int) -> tuple[list[Output], str | None]:
     runner, projects, jobs, tmp = _WORKER["runner"], _WORKER["projects"], _WORKER["jobs"], _WORKER["tmp"]
     project_idx, item, layer_idx = jobs[job]
+    return process_item(runner, projects[project_idx], item, layer_idx, tmp)
+
+
+def process_item(
+    runner: ElementRunner, project: Project, item: Item, layer_idx: int, tmp: Path
+) -> tuple[list[Output], str | None]:
+    """Process one input image away from the writer (a worker process or a Ray task): images and extras go to
+    temp files in ``tmp`` (inside the output folder), annotations are serialised; an exception is returned as
+    the reason the image is skipped, with the outputs made before it."""
     outputs: list[Output] = []
     try:
-        for out in runner.run(projects[project_idx], item, runner.graph.layers[layer_idx]):
+        for out in runner.run(project, item, runner.graph.layers[layer_idx]):
             if out.image.modified:
                 out.image_file, out.temp_image = tmp / f"{uuid.uuid4().hex}{out.ext}", True
                 write_image(out.image_file, out.image.get())
@@ -180,54 +134,8 @@ def _worker_job(job: tuple[int, int]) -> tuple[list[Output], str | None]:
                 out.extras[folder] = path
             outputs.append(out)
     except Exception as exc:  # per-image isolation
-        return outputs, _format_reason(exc)
+        return outputs, format_reason(exc)
     return outputs, None
-
-
-# --------------------------------------------------------------------------------------------- writer
-class _OutputWriter:
-    """Decides output dataset / item names (§4.5) and writes items in the order given."""
-
-    def __init__(self, writer: ProjectWriter, projects: list[Project], seed: int | None):
-        self.writer = writer
-        self.rng = np.random.default_rng(seed)
-        owners: dict[str, set[str]] = {}
-        for p in projects:
-            for ds in p.datasets:
-                owners.setdefault(ds.name, set()).add(p.name)
-        self.shared = {ds for ds, names in owners.items() if len(names) > 1}
-        self.used: dict[str, set[str]] = {}
-
-    def _unique(self, dataset: str, stem: str) -> str:
-        used = self.used.setdefault(dataset, set())
-        name = stem
-        while name in used:
-            name = stem + "_" + "".join(self.rng.choice(SUFFIX_CHARS, 10))
-        used.add(name)
-        return name
-
-    def write(self, out: Output) -> str:
-        dataset = out.out_dataset or (
-            f"{out.project}__{out.dataset}" if out.dataset in self.shared else out.dataset
-        )
-        stem = self._unique(dataset, out.stem)
-        image = (
-            out.image_file
-            if out.image_file is not None
-            else (out.image.get() if out.image.modified else out.image.path)
-        )
-        item = self.writer.add_item(dataset, stem + out.ext, image, out.ann)
-        if out.temp_image:
-            Path(out.image_file).unlink(missing_ok=True)
-        ds_dir = item.image_path.parent.parent
-        for folder, extra in out.extras.items():
-            target = ds_dir / folder / f"{stem}.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(extra, Path):
-                extra.replace(target)
-            else:
-                write_image(target, extra)
-        return dataset
 
 
 def run_graph(
@@ -238,25 +146,31 @@ def run_graph(
     seed: int | None = None,
     workers: int = 1,
     progress: bool = True,
+    engine: str = "local",
+    address: str | None = None,
 ) -> RunReport:
-    """Run ``graph`` (metas already computed for ``projects``) and write a new project into ``out_dir``."""
+    """Run ``graph`` (metas already computed for ``projects``) and write a new project into ``out_dir``.
+
+    ``engine="ray"`` runs the images as Ray tasks on the cluster at ``address`` (None: a local Ray instance);
+    the output is the same as ``engine="local"`` for the same seed."""
     if graph.output_meta is None:
         raise GraphError("graph metas were not computed (build the graph with the input project metas)")
+    if engine not in ENGINES:
+        raise GraphError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if any(getattr(la, "order_dependent", False) for la in graph.layers) and (
+        workers > 1 or engine != "local"
+    ):
+        log.warning("the graph has an order-dependent layer (if name_in_range): running with 1 local worker")
+        workers, engine = 1, "local"
+    if engine == "ray":
+        from unetkit.dtl.ray_engine import run_on_ray
+
+        return run_on_ray(graph, projects, Path(out_dir), seed=seed, progress=progress, address=address)
     out_dir = Path(out_dir)
-    by_name = {p.name: i for i, p in enumerate(projects)}
-    jobs: list[tuple[int, Item, int]] = []
-    for project in projects:
-        for item in project.items():
-            layer = next((la for la in graph.data_layers if la.matches(project.name, item.dataset)), None)
-            if layer is not None:
-                jobs.append((by_name[project.name], item, layer.index))
-    if any(getattr(la, "order_dependent", False) for la in graph.layers) and workers > 1:
-        log.warning("the graph has an order-dependent layer (if name_in_range): running with 1 worker")
-        workers = 1
+    jobs = plan_jobs(graph, projects)
     workers = max(1, min(int(workers), len(jobs) or 1))
     writer = ProjectWriter(out_dir, graph.output_meta, sources=[p.path for p in projects])
     report = RunReport(out_dir=out_dir, inputs=len(jobs), workers=workers)
-    out_writer = _OutputWriter(writer, projects, seed)
     runner = ElementRunner(graph, seed)
     start = time.perf_counter()
     tmp = out_dir / TMP_DIR
@@ -270,22 +184,7 @@ def run_graph(
             results = pool.imap(_worker_job, range(len(jobs)), chunksize=1)
         else:
             results = (_inline(runner, projects, job) for job in jobs)
-        with _progress(progress, len(jobs)) as advance:
-            for (project_idx, item, _), (outputs, job_error) in zip(jobs, results):
-                error = None
-                for out in outputs:
-                    try:
-                        report.per_dataset[out_writer.write(out)] += 1
-                    except Exception as exc:  # e.g. a layer produced an annotation of the wrong size
-                        error = _format_reason(exc)
-                        break
-                    report.written += 1
-                error = error or job_error or getattr(outputs, "error", None)
-                if error is not None:
-                    skipped = Skipped(projects[project_idx].name, item.dataset, item.name, error)
-                    log.error("Image was skipped because some error occurred: %s", skipped)
-                    report.skipped.append(skipped)
-                advance(report.written)
+        write_results(OutputWriter(writer, projects, seed), projects, jobs, results, report, progress)
     finally:
         if pool is not None:
             pool.terminate()
@@ -293,6 +192,41 @@ def run_graph(
         shutil.rmtree(tmp, ignore_errors=True)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def plan_jobs(graph: Graph, projects: list[Project]) -> list[tuple[int, Item, int]]:
+    """One job per input image that a data layer takes: (project index, item, data layer index), in order."""
+    by_name = {p.name: i for i, p in enumerate(projects)}
+    jobs: list[tuple[int, Item, int]] = []
+    for project in projects:
+        for item in project.items():
+            layer = next((la for la in graph.data_layers if la.matches(project.name, item.dataset)), None)
+            if layer is not None:
+                jobs.append((by_name[project.name], item, layer.index))
+    return jobs
+
+
+def write_results(
+    out_writer: OutputWriter, projects: list[Project], jobs: list, results, report: RunReport, progress: bool
+) -> None:
+    """Write each job's outputs in job order; a job that raised (or whose output cannot be written) is
+    recorded in ``report.skipped`` and logged, never fatal."""
+    with progress_bar(progress, len(jobs)) as advance:
+        for (project_idx, item, _), (outputs, job_error) in zip(jobs, results):
+            error = None
+            for out in outputs:
+                try:
+                    report.per_dataset[out_writer.write(out)] += 1
+                except Exception as exc:  # e.g. a layer produced an annotation of the wrong size
+                    error = format_reason(exc)
+                    break
+                report.written += 1
+            error = error or job_error or getattr(outputs, "error", None)
+            if error is not None:
+                skipped = Skipped(projects[project_idx].name, item.dataset, item.name, error)
+                log.error("Image was skipped because some error occurred: %s", skipped)
+                report.skipped.append(skipped)
+            advance(report.written)
 
 
 def _inline(runner: ElementRunner, projects: list[Project], job) -> tuple[list[Output], str | None]:
@@ -310,28 +244,7 @@ class _InlineOutputs:
         try:
             yield from self.it
         except Exception as exc:
-            self.error = _format_reason(exc)
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int):
-    """A rich progress bar over the input images; yields ``advance(written)``."""
-    if not enabled:
-        yield lambda written: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("[bold]dtl"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("images · {task.fields[written]} written"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task("dtl", total=total, written=0)
-        yield lambda written: bar.update(task, advance=1, written=written)
+            self.error = format_reason(exc)
 
 
 def load_inputs(dirs: list[str | Path]) -> list[Project]:
