@@ -24,6 +24,7 @@ from unetkit.inference.config import InferenceConfig
 from unetkit.inference.modes import build_runner, check_annotation, crop
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.tiling import SlidingWindowError
+from unetkit.progress import progress_bar
 
 
 @dataclass
@@ -83,28 +84,6 @@ def _prefetch(items, load, workers: int, lookahead: int):
             if nxt is not None:
                 pending.append((nxt, pool.submit(load, nxt)))
             yield item, fut.result()
-
-
-def _progress(enabled: bool, total: int):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("Model applying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=False,
-    )
 
 
 def infer_project(
@@ -168,7 +147,7 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
     out.start()
     done = 0
     try:
-        with _progress(progress, len(items)) as bar:
+        with progress_bar("Model applying", "{task.fields[rate]}", enabled=progress) as bar:
             task = bar.add_task("infer", total=len(items), rate="")
             pending: list = []
 

@@ -9,16 +9,9 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from unetkit.progress import progress_bar
 from unetkit.training.charts import read_metrics, write_charts
 
 log = logging.getLogger("unetkit.training")
@@ -93,16 +86,10 @@ class RunLog:
     def start_progress(self, total: int, done: int) -> None:
         if not self._show_progress:
             return
-        self.progress = Progress(
-            TextColumn("[bold]train[/] epoch {task.fields[epoch]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]} img/s  loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+        self.progress = progress_bar(
+            "[bold]train[/] epoch {task.fields[epoch]}",
+            "{task.fields[speed]} img/s  loss {task.fields[loss]}",
             console=self.console,
-            transient=False,
         )
         self.progress.start()
         self._task = self.progress.add_task(

@@ -171,27 +171,22 @@ class CropLayer(Layer):
 
     def process(self, el, ctx):
         window = _checked_window(self, el, ctx.rng)
-        if window is None:
-            return
+        if window is not None:
+            yield 0, self.cropped(el, window)
+
+    def cropped(self, el, window):
         image = ImageRef.from_array(ops.crop_image(el.image.get(), *window))
-        yield 0, el.replace(image=image, ann=ops.crop_annotation(el.ann, *window))
+        return el.replace(image=image, ann=ops.crop_annotation(el.ann, *window))
 
 
 @register_layer
-class CropAnnotationLayer(Layer):
+class CropAnnotationLayer(CropLayer):
     """Like `crop` but only cuts the objects (no shift); the image and its size are untouched."""
 
     action = "crop_annotation"
-    Settings = CropSettings
 
-    def validate(self):
-        _validate_crop(self)
-
-    def process(self, el, ctx):
-        window = _checked_window(self, el, ctx.rng)
-        if window is None:
-            return
-        yield 0, el.replace(ann=ops.crop_annotation(el.ann, *window, shift=False))
+    def cropped(self, el, window):
+        return el.replace(ann=ops.crop_annotation(el.ann, *window, shift=False))
 
 
 class KeepAspect(StrictSettings):
