@@ -62,6 +62,10 @@ def _stable_color(title: str) -> str:
     return random_color(random.Random(seed))
 
 
+def _error(message: str, file, json_path: str, key: str = "") -> FormatError:
+    return FormatError(message, file=file, json_path=f"{json_path}.{key}" if key else json_path)
+
+
 @dataclass
 class ObjClass:
     title: str
@@ -82,35 +86,25 @@ class ObjClass:
     @classmethod
     def from_json(cls, d, *, file=None, json_path="$") -> ObjClass:
         if not isinstance(d, dict):
-            raise FormatError(
-                f"a class must be an object, got {type(d).__name__}", file=file, json_path=json_path
-            )
+            raise _error(f"a class must be an object, got {type(d).__name__}", file, json_path)
         title = d.get("title")
         if not isinstance(title, str) or not title:
-            raise FormatError(
-                "class 'title' must be a non-empty string", file=file, json_path=f"{json_path}.title"
-            )
+            raise _error("class 'title' must be a non-empty string", file, json_path, "title")
         shape = d.get("shape")
         if not isinstance(shape, str) or not shape:
-            raise FormatError(
-                f"class {title!r}: 'shape' must be a non-empty string",
-                file=file,
-                json_path=f"{json_path}.shape",
-            )
+            raise _error(f"class {title!r}: 'shape' must be a non-empty string", file, json_path, "shape")
         color = d.get("color")
         if color is None:
             color = _stable_color(title)  # the legacy DTL lib generates a colour when it is missing
         try:
             color_to_rgb(color)
         except ValueError as exc:
-            raise FormatError(f"class {title!r}: {exc}", file=file, json_path=f"{json_path}.color") from None
+            raise _error(f"class {title!r}: {exc}", file, json_path, "color") from None
         gc = d.get("geometry_config", {})
         if gc is None:
             gc = {}
         if not isinstance(gc, dict):
-            raise FormatError(
-                "'geometry_config' must be an object", file=file, json_path=f"{json_path}.geometry_config"
-            )
+            raise _error("'geometry_config' must be an object", file, json_path, "geometry_config")
         extra = {k: v for k, v in d.items() if k not in ("title", "shape", "color", "geometry_config")}
         return cls(title, shape, color.upper(), copy.deepcopy(gc), copy.deepcopy(extra))
 
@@ -150,46 +144,32 @@ class TagMeta:
     def from_json(cls, d, *, file=None, json_path="$") -> TagMeta:
         if isinstance(d, str):
             if not d:
-                raise FormatError("tag name must be a non-empty string", file=file, json_path=json_path)
+                raise _error("tag name must be a non-empty string", file, json_path)
             return cls(d, bare=True)
         if not isinstance(d, dict):
-            raise FormatError(
-                f"a tag meta must be an object or a string, got {type(d).__name__}",
-                file=file,
-                json_path=json_path,
-            )
+            raise _error(f"a tag meta must be an object or a string, got {type(d).__name__}", file, json_path)
         name = d.get("name")
         if not isinstance(name, str) or not name:
-            raise FormatError(
-                "tag 'name' must be a non-empty string", file=file, json_path=f"{json_path}.name"
-            )
+            raise _error("tag 'name' must be a non-empty string", file, json_path, "name")
         vt = d.get("value_type", "none")
         if vt not in TAG_VALUE_TYPES:
-            raise FormatError(
-                f"tag {name!r}: unknown value_type {vt!r} (expected one of {', '.join(TAG_VALUE_TYPES)})",
-                file=file,
-                json_path=f"{json_path}.value_type",
-            )
+            expected = ", ".join(TAG_VALUE_TYPES)
+            message = f"tag {name!r}: unknown value_type {vt!r} (expected one of {expected})"
+            raise _error(message, file, json_path, "value_type")
         values = d.get("values")
         if vt == "oneof_string":
-            if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-                raise FormatError(
-                    f"tag {name!r}: oneof_string needs a non-empty list of strings in 'values'",
-                    file=file,
-                    json_path=f"{json_path}.values",
-                )
-        elif values is not None:
-            raise FormatError(
-                f"tag {name!r}: 'values' is only allowed for value_type oneof_string",
-                file=file,
-                json_path=f"{json_path}.values",
-            )
+            bad = not (isinstance(values, list) and values and all(isinstance(v, str) for v in values))
+            problem = "oneof_string needs a non-empty list of strings in 'values'"
+        else:
+            bad, problem = values is not None, "'values' is only allowed for value_type oneof_string"
+        if bad:
+            raise _error(f"tag {name!r}: {problem}", file, json_path, "values")
         color = d.get("color")
         if color is not None:
             try:
                 color_to_rgb(color)
             except ValueError as exc:
-                raise FormatError(f"tag {name!r}: {exc}", file=file, json_path=f"{json_path}.color") from None
+                raise _error(f"tag {name!r}: {exc}", file, json_path, "color") from None
         extra = {k: v for k, v in d.items() if k not in ("name", "value_type", "values", "color")}
         return cls(name, vt, list(values) if values is not None else None, color, copy.deepcopy(extra))
 
