@@ -83,8 +83,8 @@ class ClassesSettings(StrictSettings):
 
 
 @register_layer
-class DropObjByClassLayer(Layer):
-    """Delete the objects of the listed classes (and the classes from the meta)."""
+class DropObjByClassLayer(RenameLayer):
+    """Delete the objects of the listed classes (and the classes from the meta): a rename to `__ignore__`."""
 
     action = "drop_obj_by_class"
     Settings = ClassesSettings
@@ -92,9 +92,6 @@ class DropObjByClassLayer(Layer):
 
     def class_mapping(self, in_meta):
         return {"__other__": "__default__", **dict.fromkeys(self.settings.classes, "__ignore__")}
-
-    def process(self, el, ctx):
-        yield 0, el.replace(ann=map_labels(el.ann, self.label_map))
 
 
 @register_layer
