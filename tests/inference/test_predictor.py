@@ -56,18 +56,28 @@ def test_inputs_numpy_pil_path_agree(random_ckpt, chase_images, tmp_path):
     np.testing.assert_array_equal(a, p.predict(Image.fromarray(img)).probabilities)
     np.testing.assert_array_equal(a, p.predict(path).probabilities)
     np.testing.assert_array_equal(a, p.predict(str(path)).probabilities)
-    # grayscale and RGBA are converted to RGB
+    # 8-bit grey stays one channel when loaded; the RGB model sees it as RGB, and RGBA without its alpha
     gray = img[:, :, 0]
-    np.testing.assert_array_equal(load_image(gray), np.repeat(gray[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(load_image(gray), gray[:, :, None])
+    np.testing.assert_array_equal(
+        p.predict(gray).probabilities, p.predict(np.dstack([gray] * 3)).probabilities
+    )
     rgba = np.dstack([img, np.full(img.shape[:2], 7, np.uint8)])
     np.testing.assert_array_equal(p.predict(rgba).probabilities, a)
 
 
-def test_bad_inputs():
-    with pytest.raises(UnetkitError, match="uint8"):
-        load_image(np.zeros((4, 4, 3), np.float32))
+def test_bad_inputs(random_ckpt):
+    p = Predictor.from_checkpoint(random_ckpt)
+    with pytest.raises(UnetkitError, match=r"has 6 channel\(s\) \(float32\) but the model takes 3"):
+        p.predict(np.zeros((4, 4, 6), np.float32))
+    with pytest.raises(UnetkitError, match="float32 pixels, but the model was trained on uint8"):
+        p.predict(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(UnetkitError, match=r"has 2 channel\(s\) \(uint8\) but the model takes 3"):
+        p.predict(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(UnetkitError, match=r"has 4 channel\(s\) \(uint16\) but the model takes 3"):
+        p.predict(np.zeros((4, 4, 4), np.uint16))
     with pytest.raises(UnetkitError, match="shape"):
-        load_image(np.zeros((4, 4, 2), np.uint8))
+        load_image(np.zeros((4, 4, 2, 2), np.uint8))
     with pytest.raises(UnetkitError, match="unsupported image type"):
         load_image([[1, 2]])
 

@@ -93,14 +93,16 @@ def test_only_allowed_extensions_are_items(tmp_path):
             Annotation(3, 4),
         )
     (tmp_path / "p/ds/img/notes.txt").write_text("x")
-    (tmp_path / "p/ds/img/scan.tif").write_bytes(b"II*\x00")
+    (tmp_path / "p/ds/img/scan.xcf").write_bytes(b"gimp xcf v011")
     (tmp_path / "p/ds/ann/orphan.png.json").write_text("{}")  # annotations without images are ignored
     project = Project.read(tmp_path / "p")
     names = sorted(i.name for i in project.items())
-    assert names == ["a.BMP", "a.jpeg", "a.jpg", "a.png", "a.webp"]
+    assert names == sorted(f"a{e.upper() if e == '.bmp' else e}" for e in IMAGE_EXTENSIONS if e != ".mpo")
     for item in project.items():
         img = item.read_image()
         assert img.shape == (3, 4, 3) and img.dtype == np.uint8
+        lossy = item.name.endswith((".jpg", ".jpeg", ".jfif", ".webp", ".avif", ".heic", ".heif"))
+        assert lossy or (img == 9).all()
 
 
 def test_path_image_is_linked_or_copied_not_moved(tmp_path):

@@ -58,21 +58,30 @@ def test_lossless_formats_round_trip(fmt):
     np.testing.assert_array_equal(out, RGB)
 
 
-def test_jpeg_gray_rgba_and_palette_become_rgb():
+def test_uploads_keep_their_channels_palette_becomes_rgb():
     assert decode_image(encode(Image.fromarray(RGB), "JPEG"), max_pixels=1000).shape == (5, 7, 3)
     gray = decode_image(encode(Image.fromarray(RGB[:, :, 0]), "PNG"), max_pixels=1000)
-    np.testing.assert_array_equal(gray[:, :, 1], RGB[:, :, 0])
+    np.testing.assert_array_equal(gray, RGB[:, :, :1])  # grey stays one channel (the model conforms it)
     rgba = np.dstack([RGB, np.full((5, 7), 7, np.uint8)])
-    np.testing.assert_array_equal(decode_image(encode(Image.fromarray(rgba), "PNG"), max_pixels=1000), RGB)
+    np.testing.assert_array_equal(decode_image(encode(Image.fromarray(rgba), "PNG"), max_pixels=1000), rgba)
     pal = Image.fromarray(RGB).convert("P")
     assert decode_image(encode(pal, "PNG"), max_pixels=1000).shape == (5, 7, 3)
 
 
-def test_sixteen_bit_grayscale_keeps_the_high_byte_like_opencv():
+def test_sixteen_bit_and_many_channel_tiff_keep_their_depth():
+    import tifffile
+
     arr = (np.arange(35, dtype=np.uint16).reshape(5, 7) * 1000).astype(np.uint16)
     out = decode_image(encode(Image.fromarray(arr), "PNG"), max_pixels=1000)
-    assert out.dtype == np.uint8
-    np.testing.assert_array_equal(out[:, :, 0], (arr // 256).astype(np.uint8))
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out[:, :, 0], arr)
+    cube = np.arange(5 * 7 * 6, dtype=np.uint16).reshape(5, 7, 6) * 300
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, cube, photometric="minisblack", planarconfig="contig", compression="lzw")
+    np.testing.assert_array_equal(decode_image(buf.getvalue(), max_pixels=1000), cube)
+    with pytest.raises(ApiError) as info:
+        decode_image(buf.getvalue(), max_pixels=20)
+    assert info.value.status == 413 and "7x5" in info.value.detail
 
 
 def test_pixel_limit_is_checked_from_the_header_before_decoding(monkeypatch):

@@ -12,7 +12,7 @@ from unetkit.project import Annotation
 
 
 class ImageRef:
-    """Lazy image: the source file path until a layer changes pixels, then an RGB uint8 array."""
+    """Lazy image: the source file path until a layer changes pixels, then a pixel array (H×W×C)."""
 
     __slots__ = ("path", "_array", "_modified")
 
@@ -25,13 +25,10 @@ class ImageRef:
 
     @staticmethod
     def from_array(arr: np.ndarray) -> ImageRef:
-        """An image built by a layer (its pixels differ from any file)."""
-        arr = np.asarray(arr)
-        if arr.dtype != np.uint8:
-            arr = np.clip(arr, 0, 255).astype(np.uint8)
-        if arr.ndim == 2:
-            arr = np.repeat(arr[:, :, None], 3, axis=2)
-        return ImageRef(array=np.ascontiguousarray(arr))
+        """An image built by a layer (its pixels differ from any file); kept at its bit depth and channels."""
+        from unetkit.project.images import as_pixels
+
+        return ImageRef(array=np.ascontiguousarray(as_pixels(arr)))
 
     @property
     def modified(self) -> bool:
@@ -39,11 +36,11 @@ class ImageRef:
         return self._modified
 
     def get(self) -> np.ndarray:
-        """RGB uint8 H×W×3 array; read once and cached."""
+        """Pixels H×W×C at the file's own bit depth and channel count; read once and cached."""
         if self._array is None:
-            from unetkit.project.io import read_image
+            from unetkit.project.images import read_pixels
 
-            self._array = read_image(self.path)
+            self._array = read_pixels(self.path)
         return self._array
 
     def __getstate__(self):

@@ -39,6 +39,7 @@ from unetkit.project import (
     RawGeometry,
     Rectangle,
 )
+from unetkit.project.images import map_channels
 
 AXES = ("horizontal", "vertical")
 ROTATE_MODES = ("keep", "crop", "preserve_size")
@@ -344,7 +345,7 @@ def plan_resize(src_w: int, src_h: int, width: int, height: int, keep_aspect: bo
 
 def resize_image(img: np.ndarray, plan: ResizePlan) -> np.ndarray:
     """Bilinear resize to the plan's content size, pasted on a black canvas of the plan's size."""
-    content = cv2.resize(img, plan.content, interpolation=cv2.INTER_LINEAR)
+    content = map_channels(lambda a: cv2.resize(a, plan.content, interpolation=cv2.INTER_LINEAR), img)
     if plan.content == plan.size:
         return content
     out = np.zeros((plan.size[1], plan.size[0]) + img.shape[2:], dtype=img.dtype)
@@ -512,7 +513,9 @@ def plan_rotation(width: int, height: int, angle_deg: float, mode: str) -> Rotat
 
 def rotate_image(img: np.ndarray, plan: RotationPlan) -> np.ndarray:
     """The image rotated (Lanczos-4, black outside) into the plan's final size."""
-    return cv2.warpAffine(img, plan.matrix, plan.size, flags=cv2.INTER_LANCZOS4, borderValue=0)
+    return map_channels(
+        lambda a: cv2.warpAffine(a, plan.matrix, plan.size, flags=cv2.INTER_LANCZOS4, borderValue=0), img
+    )
 
 
 def _affine_points(a: np.ndarray, matrix: np.ndarray) -> np.ndarray:

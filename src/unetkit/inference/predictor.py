@@ -1,6 +1,6 @@
 """`Predictor`: one trained model applied to images, with the same preprocessing as training.
 
-image (RGB uint8) → bicubic resize to the checkpoint's input size → ÷255, mean/std normalisation → forward →
+pixels → the model's channels → bicubic resize to the card's input size → ÷scale, mean/std normalisation → forward →
 softmax → probabilities resized back to the image size (bicubic) → argmax. (The original resized the input
 bilinearly at inference although it trained with bicubic; unetkit uses bicubic for both, see docs/inference.md.)
 """
@@ -19,7 +19,7 @@ import numpy as np
 from unetkit.errors import UnetkitError
 from unetkit.inference.backends import OnnxBackend, TorchBackend, resolve_device
 from unetkit.models.card import ONNX_METADATA_KEY, ModelCard, ModelClass
-from unetkit.models.preprocess import ensure_rgb, normalize, resize_image
+from unetkit.models.preprocess import conform_channels, normalize, resize_image
 
 
 @dataclass
@@ -32,25 +32,23 @@ class Prediction:
 
 
 def load_image(image) -> np.ndarray:
-    """numpy (H×W, H×W×1/3/4) / PIL image / path → RGB uint8 H×W×3."""
-    if isinstance(image, (str, Path)):
-        from unetkit.project import read_image
+    """numpy array / PIL image / path → pixels H×W×C (native bit depth and channel count)."""
+    from unetkit.project.images import as_pixels, read_pixels
 
-        image = read_image(image)
-    elif not isinstance(image, np.ndarray):
+    if isinstance(image, (str, Path)):
+        return read_pixels(image)
+    if not isinstance(image, np.ndarray):
         try:
             from PIL import Image
         except ImportError:  # pragma: no cover
             Image = None
-        if Image is not None and isinstance(image, Image.Image):
-            image = np.asarray(image.convert("RGB"))
-        else:
+        if Image is None or not isinstance(image, Image.Image):
             raise UnetkitError(f"unsupported image type {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise UnetkitError(f"images must be uint8, got {image.dtype}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
-        raise UnetkitError(f"images must be H×W, H×W×1, H×W×3 or H×W×4, got shape {image.shape}")
-    return ensure_rgb(image)
+        image = np.asarray(image.convert("RGB") if image.mode in ("P", "CMYK", "YCbCr") else image)
+    try:
+        return as_pixels(image)
+    except UnetkitError as exc:
+        raise UnetkitError(f"unsupported image: {exc.message}") from None
 
 
 class Predictor:
@@ -76,18 +74,20 @@ class Predictor:
         checkpoint_dir,
         device: str | None = "cpu",
         backend: str = "torch",
-        amp: bool = False,
+        amp: str | bool = "auto",
         tta: bool = False,
         onnx_path=None,
         gpu_device: int = 0,
+        compile: str = "off",
     ) -> Predictor:
-        """Load a checkpoint folder. ``backend="onnxruntime"`` uses ``onnx_path`` or exports the model first."""
+        """Load a checkpoint folder. ``backend="onnxruntime"`` uses ``onnx_path`` or exports the model first (fp32).
+        ``amp``: auto / off / bf16 / fp16 (:mod:`unetkit.models.numerics`); ``compile``: off / on / auto."""
         from unetkit.models.checkpoint import load_checkpoint, read_card
 
         dev = resolve_device(device, gpu_device)
         if backend == "torch":
             loaded = load_checkpoint(checkpoint_dir, map_location=str(dev))
-            card, engine = loaded.card, TorchBackend(loaded.model, dev, amp)
+            card, engine = loaded.card, TorchBackend(loaded.model, dev, amp, compile)
         elif backend == "onnxruntime":
             card = read_card(checkpoint_dir)
             if onnx_path is None:
@@ -115,15 +115,14 @@ class Predictor:
 
     # ------------------------------------------------------------------ core
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """RGB uint8 → float32 C×h×w at the model input size, normalised exactly as in training."""
+        """Pixels → float32 C×h×w at the model input size, normalised exactly as in training."""
         w, h = self.input_size
-        x = resize_image(image, w, h, self.resize)
-        if self.in_channels == 3:
-            return normalize(x, self.mean, self.std)
-        if self.in_channels == 1:
-            gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-            return ((gray - self.mean[0]) / self.std[0])[None].astype(np.float32)
-        raise UnetkitError(f"models with {self.in_channels} input channels cannot take RGB images")
+        p = self.card.preprocessing
+        x = conform_channels(image, self.in_channels)
+        if x.dtype != p.pixel_type:
+            raise UnetkitError(f"the image has {x.dtype} pixels, but the model was trained on {p.pixel_type}")
+        x = resize_image(x, w, h, self.resize)
+        return normalize(x, p.mean, p.std, p.scale)
 
     def forward(self, batch: np.ndarray, network: Network | None = None) -> np.ndarray:
         """N×C×h×w normalised input → N×K×h×w softmax probabilities (averaged over flips with TTA).

@@ -15,18 +15,27 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from unetkit.errors import ConfigError, FormatError, json_path
+from unetkit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 ONNX_METADATA_KEY = "unetkit"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 BACKGROUND_COLOR = "#222222"
 INIT_ONLY_OPTIONS = ("encoder_weights",)  # matter only when a model is created; never stored
+_CARD_FIELDS = ("in_channels",)  # options the card holds as fields of its own
 Resize = Literal["bicubic", "bilinear", "nearest"]
+PixelType = Literal["uint8", "uint16", "float32"]
 
 
 class _Frozen(BaseModel):
@@ -117,12 +126,15 @@ def _class_json(title: str, color: str) -> dict:
 
 
 class Preprocessing(_Frozen):
-    """How an image becomes the network input: resize to ``input_size`` (width, height), scale, normalise."""
+    """How an image becomes the network input: resize to ``input_size`` (width, height), then
+    ``(pixels / scale - mean) / std`` per channel. ``pixel_type`` is the bit depth the model was trained on."""
 
     input_size: tuple[int, int]
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    scale: float = 255.0
     resize: Resize = "bicubic"
+    pixel_type: PixelType = "uint8"
 
 
 class Provenance(BaseModel):
@@ -155,7 +167,16 @@ class ModelCard(_Frozen):
     @field_validator("model_options")
     @classmethod
     def _drop_init_only(cls, value: dict) -> dict:
-        return {k: v for k, v in value.items() if k not in INIT_ONLY_OPTIONS}
+        return {k: v for k, v in value.items() if k not in INIT_ONLY_OPTIONS + _CARD_FIELDS}
+
+    @model_validator(mode="after")
+    def _statistics_cover_the_channels(self) -> ModelCard:
+        p = self.preprocessing
+        if min(len(p.mean), len(p.std)) < self.in_channels:
+            raise ValueError(
+                f"normalization has {min(len(p.mean), len(p.std))} value(s) for {self.in_channels} input channels"
+            )
+        return self
 
     # ---------------------------------------------------------------- shortcuts read everywhere
     @property
@@ -179,6 +200,10 @@ class ModelCard(_Frozen):
             "normalization": {"mean": list(p.mean), "std": list(p.std)},
             "resize": p.resize,
         }
+        if p.scale != 255.0:
+            section["normalization"]["scale"] = p.scale
+        if p.pixel_type != "uint8":
+            section["pixel_type"] = p.pixel_type
         if self.classes.neutral is not None:
             section["neutral"] = self.classes.neutral
         if self.classes.multilabel:
@@ -256,8 +281,9 @@ class ModelCard(_Frozen):
             "model_options": dict(self.model_options),
             "in_channels": self.in_channels,
             "input_size": {"width": p.input_size[0], "height": p.input_size[1]},
-            "normalization": {"mean": list(p.mean), "std": list(p.std)},
+            "normalization": {"mean": list(p.mean), "std": list(p.std), "scale": p.scale},
             "resize": p.resize,
+            "pixel_type": p.pixel_type,
             "num_classes": self.num_classes,
             "multilabel": self.classes.multilabel,
             "classes": [c.model_dump() for c in self.classes.classes],
@@ -297,6 +323,7 @@ class _Normalization(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mean: list[float] = Field(min_length=1)
     std: list[float] = Field(min_length=1)
+    scale: float = Field(default=255.0, gt=0, allow_inf_nan=False)
 
     @field_validator("mean", "std")
     @classmethod
@@ -321,6 +348,7 @@ class _Section(BaseModel):
         default_factory=lambda: _Normalization(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
     )
     resize: Resize = "bicubic"
+    pixel_type: PixelType = "uint8"
     neutral: str | None = None
     multilabel: bool = False
 
@@ -377,7 +405,9 @@ class _ConfigFile(BaseModel):
                 input_size=(size.width, size.height),
                 mean=tuple(norm.mean),
                 std=tuple(norm.std),
+                scale=norm.scale,
                 resize=section.resize,
+                pixel_type=section.pixel_type,
             ),
             provenance=Provenance.model_validate(section.model_extra or {}),
             settings=self.settings,

@@ -2,7 +2,7 @@
 
 Original behaviour: docs/original-behaviour.md, "Project folders".
 
-Images are RGB uint8 numpy arrays everywhere in unetkit. Every file is written atomically (``unetkit.atomic``:
+Images are pixel arrays H×W×C of their native depth (see ``unetkit.project.images``). Every file is written atomically (``unetkit.atomic``:
 0644 files, 0755 folders); names that could escape the project folder are rejected.
 """
 
@@ -16,16 +16,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image, ImageOps
 
 from unetkit import atomic
 from unetkit.errors import FormatError
 from unetkit.project.annotation import Annotation
+from unetkit.project.images import IMAGE_EXTENSIONS, display_rgb, encode_pixels, pixel_info, read_pixels
 from unetkit.project.meta import ProjectMeta
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".mpo", ".bmp", ".png", ".webp")
 META_FILE = "meta.json"
 LEGACY_CLASSES_FILE = "classes.json"  # 2018 "V1" projects: just the list of classes
 NESTED_DIR = "datasets"
@@ -58,55 +56,24 @@ def load_json(path):
 
 
 def read_image(path) -> np.ndarray:
-    """Read an image file as (H, W, 3) RGB uint8 (grayscale/RGBA/16-bit converted; EXIF orientation applied)."""
-    path = Path(path)
-    try:
-        buf = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise FormatError(f"cannot read image: {exc}", file=path) from None
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-    if img is None:
-        try:  # formats OpenCV cannot decode (e.g. some MPO/WebP variants)
-            with Image.open(path) as pil:
-                return np.asarray(ImageOps.exif_transpose(pil).convert("RGB"))
-        except Exception:
-            raise FormatError("cannot decode image", file=path) from None
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """Read an image file as an (H, W, 3) RGB uint8 picture for viewing (see :func:`display_rgb`); models and DTL
+    read :func:`read_pixels` (native bit depth and channels)."""
+    return display_rgb(read_pixels(path))
 
 
 def image_size(path) -> tuple[int, int]:
-    """(height, width) of an image file from its header, after EXIF orientation (as :func:`read_image`)."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            orientation = im.getexif().get(0x0112, 1)
-    except Exception:
-        img = read_image(path)
-        return img.shape[0], img.shape[1]
-    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+    """(height, width) of an image file from its header, after EXIF orientation (as :func:`read_pixels`)."""
+    info = pixel_info(path)
+    return info.height, info.width
 
 
 def encode_image(image: np.ndarray, ext: str) -> bytes:
-    """Encode an RGB (or grayscale) uint8 array in the format given by ``ext`` (".png", ".jpg", ...)."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"images must be uint8, got {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    ext = ext.lower()
-    if ext == ".mpo":
-        ext = ".jpg"
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(ext, image, params)
-    if not ok:
-        raise ValueError(f"cannot encode image as {ext}")
-    return data.tobytes()
+    """Encode pixels (any supported depth and channel count) in the format given by ``ext``."""
+    return encode_pixels(image, ext)
 
 
 def write_image(path, image: np.ndarray) -> None:
-    """Write an RGB uint8 image atomically, encoded by the file extension."""
+    """Write pixels atomically, encoded by the file extension."""
     path = Path(path)
     atomic_write_bytes(path, encode_image(image, path.suffix))
 
@@ -146,6 +113,9 @@ class Item:
     def read_image(self) -> np.ndarray:
         return read_image(self.image_path)
 
+    def read_pixels(self) -> np.ndarray:
+        return read_pixels(self.image_path)
+
     def read_annotation(self, meta: ProjectMeta) -> Annotation:
         return Annotation.from_json(load_json(self.ann_path), meta, file=self.ann_path)
 
@@ -164,9 +134,12 @@ def is_image_name(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def resolve_items(ds_name: str, ds_path: Path, problems: list | None = None) -> list[Item]:
+def resolve_items(
+    ds_name: str, ds_path: Path, problems: list | None = None, root: Path | None = None
+) -> list[Item]:
     """Items of one dataset folder. Without ``problems`` the first problem raises FormatError; with a list,
-    problems are appended (as FormatError) and the item is skipped."""
+    problems are appended (as FormatError) and the item is skipped. With the project ``root``, an image or
+    annotation that is a link to a file outside it is refused."""
 
     def fail(msg, file):
         err = FormatError(msg, file=file)
@@ -194,8 +167,21 @@ def resolve_items(ds_name: str, ds_path: Path, problems: list | None = None) -> 
             fail(f"images {used[ann]!r} and {img.name!r} resolve to the same annotation file", ann)
             continue
         used[ann] = img.name
+        escaped = next((p for p in (img, ann) if _outside(p, root)), None)
+        if escaped is not None:
+            fail(
+                f"{escaped.name} is a link to {escaped.resolve()}, outside the project folder {root} "
+                "(copy the file into the project instead)",
+                escaped,
+            )
+            continue
         items.append(Item(img.name, img, ann, ds_name))
     return items
+
+
+def _outside(path: Path, root: Path | None) -> bool:
+    """Whether ``path`` (through links) leads outside ``root``."""
+    return root is not None and not path.resolve().is_relative_to(root.resolve())
 
 
 def walk_datasets(root: Path, problems: list | None = None) -> list[Dataset]:
@@ -211,7 +197,7 @@ def walk_datasets(root: Path, problems: list | None = None) -> list[Dataset]:
             p.is_file() and is_image_name(p.name) for p in img_dir.iterdir()
         )
         if has_images or not has_children:
-            out.append(Dataset(name, path, resolve_items(name, path, problems)))
+            out.append(Dataset(name, path, resolve_items(name, path, problems, root)))
         if has_children:
             for child in sorted(p for p in nested.iterdir() if p.is_dir() and not p.name.startswith(".")):
                 visit(child, f"{name}/{child.name}")

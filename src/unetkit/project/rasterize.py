@@ -6,6 +6,7 @@ import numpy as np
 
 from unetkit.errors import FormatError
 from unetkit.project.annotation import Annotation
+from unetkit.project.images import display_rgb
 from unetkit.project.meta import ProjectMeta, color_to_rgb
 
 
@@ -50,14 +51,12 @@ def colorize_index_mask(mask: np.ndarray, palette: dict) -> np.ndarray:
 
 
 def render_overlay(image: np.ndarray, ann: Annotation, meta: ProjectMeta, alpha=0.5) -> np.ndarray:
-    """Blend every object in its class colour over ``image`` (RGB uint8); objects drawn in order.
+    """Blend every object in its class colour over ``image`` (any pixels, shown with :func:`display_rgb`); objects
+    drawn in order.
 
     Geometries that cannot be drawn (unknown shapes) are left out of the picture.
     """
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    image = image[:, :, :3].astype(np.uint8, copy=False)
+    image = display_rgb(image)
     h, w = image.shape[:2]
     drawing = np.zeros((h, w, 3), dtype=np.uint8)
     covered = np.zeros((h, w), dtype=bool)

@@ -11,6 +11,7 @@ Retry-After) and each request has a deadline (``timeout_s`` → 504).
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import threading
@@ -30,6 +31,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from unetkit import __version__
 from unetkit.errors import UnetkitError
+from unetkit.project.images import display_rgb, encode_pixels
 from unetkit.serving.batching import MicroBatcher
 from unetkit.serving.errors import install_error_handlers, unetkit_to_api
 from unetkit.serving.forms import JSON_PARTS, multipart_schema, read_form
@@ -250,6 +252,11 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
             "mask", description="`mask`: class map + PNG mask; `annotation`: a Supervisely annotation"
         ),
         probabilities: bool = Query(False, description="also return per-class probability maps (8-bit PNGs)"),
+        preview: bool = Query(
+            False,
+            description="also return `preview_png`: the image as an 8-bit RGB picture (16-bit and float through a "
+            "percentile window, the first three of many channels) for clients that cannot show the upload",
+        ),
     ) -> dict:
         """Segment one image."""
         data = await image.read()
@@ -271,6 +278,10 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
                 body["annotation"] = engine.mask_to_annotation(result.mask)
             if probabilities:
                 body["probabilities"] = encode_probabilities(result.probabilities, engine.classes)
+            if preview:
+                body["preview_png"] = base64.b64encode(encode_pixels(display_rgb(img), ".png")).decode(
+                    "ascii"
+                )
             body["time_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
             return body
 

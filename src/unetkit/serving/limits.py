@@ -13,9 +13,10 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from unetkit.errors import ConfigError
+from unetkit.errors import ConfigError, UnetkitError
+from unetkit.project.images import decode_pixels
 
 # Formats a client may upload (JPEG includes MPO). PIL can open many more (EPS calls Ghostscript, PSD, ...): they are refused.
 ALLOWED_IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
@@ -89,18 +90,22 @@ def configure_pil(max_pixels: int | None) -> int | None:
 
 
 def decode_image(data: bytes, *, max_pixels: int, part: str = "image") -> np.ndarray:
-    """Bytes of an uploaded image → RGB uint8 H×W×3, checking the pixel count from the header before decoding."""
+    """Bytes of an uploaded image → pixels H×W×C at their own bit depth and channel count (see
+    ``unetkit.project.images``), checking the pixel count from the header before decoding."""
     if not data:
         raise ApiError(400, "empty_image", f"part {part!r} is empty")
     try:
-        with warnings.catch_warnings():
-            # PIL warns above MAX_IMAGE_PIXELS (our own check below says more) and raises above twice that.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=ALLOWED_IMAGE_FORMATS) as img:
-                width, height = img.size  # from the header only; nothing decoded yet
-                check_pixels(width, height, max_pixels, part)
-                img = ImageOps.exif_transpose(img) or img
-                rgb = _to_rgb(img)
+        if data[:4] in _TIFF_MAGIC:  # many-channel and 16-bit TIFF: header through tifffile
+            width, height = _tiff_size(data)
+            check_pixels(width, height, max_pixels, part)
+        else:
+            with warnings.catch_warnings():
+                # PIL warns above MAX_IMAGE_PIXELS (our own check below says more) and raises above twice that.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data), formats=ALLOWED_IMAGE_FORMATS) as img:
+                    width, height = img.size  # from the header only; nothing decoded yet
+                    check_pixels(width, height, max_pixels, part)
+        pixels = decode_pixels(data, file=part)
     except ApiError:
         raise
     except Image.DecompressionBombError as exc:
@@ -113,11 +118,21 @@ def decode_image(data: bytes, *, max_pixels: int, part: str = "image") -> np.nda
             "unsupported_image",
             f"part {part!r} is not an image in a supported format ({', '.join(ALLOWED_IMAGE_FORMATS)})",
         ) from exc
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+    except (UnetkitError, OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise ApiError(400, "corrupt_image", f"part {part!r} could not be decoded: {exc}") from exc
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ApiError(400, "corrupt_image", f"part {part!r} has an empty size {rgb.shape[1]}x{rgb.shape[0]}")
-    return rgb
+    return pixels
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        series = tif.series[0]
+        sizes = dict(zip(series.axes, series.shape))
+    return int(sizes.get("X", 0)), int(sizes.get("Y", 0))
 
 
 def check_pixels(width: int, height: int, max_pixels: int, part: str = "image") -> None:
@@ -127,18 +142,6 @@ def check_pixels(width: int, height: int, max_pixels: int, part: str = "image") 
             "image_too_large",
             f"part {part!r} is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
         )
-
-
-def _to_rgb(img: Image.Image) -> np.ndarray:
-    if img.mode.startswith("I;16") or img.mode in ("I", "F"):  # 16-bit: keep the high byte, as OpenCV does
-        arr = np.asarray(img, dtype=np.float64)
-        gray = np.clip(arr / 256.0 if arr.max(initial=0) > 255 else arr, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
-    if img.mode != "RGB":
-        img = img.convert("RGB")  # alpha dropped, as the original deploy did
-    else:
-        img.load()
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
 def parse_json_part(raw: bytes | str | None, part: str, *, expect: type = dict) -> object | None:

@@ -88,9 +88,15 @@ def flips_and_rotations(image, labels, rng: np.random.Generator, hflip: float, v
 
 
 def photometric(
-    image: np.ndarray, rng: np.random.Generator, brightness: float, contrast: float, gamma: float
+    image: np.ndarray,
+    rng: np.random.Generator,
+    brightness: float,
+    contrast: float,
+    gamma: float,
+    peak: float | None = 255.0,
 ):
-    """Brightness/contrast/gamma jitter on a uint8 RGB image → float32 in [0, 255] (or the input if none)."""
+    """Brightness/contrast/gamma jitter → float32 in [0, ``peak``] (the pixel type's maximum; ``None`` for float
+    data: no clipping, gamma on the image's own range), or the input if none."""
     if not (brightness or contrast or gamma):
         return image
     x = image.astype(np.float32)
@@ -99,7 +105,11 @@ def photometric(
     if contrast:
         mean = x.mean()
         x = (x - mean) * (1.0 + rng.uniform(-contrast, contrast)) + mean
-    np.clip(x, 0, 255, out=x)
+    if peak is not None:
+        np.clip(x, 0, peak, out=x)
     if gamma:
-        x = 255.0 * (x / 255.0) ** float(np.exp(rng.uniform(-gamma, gamma)))
+        g = float(np.exp(rng.uniform(-gamma, gamma)))
+        lo, hi = (0.0, peak) if peak is not None else (float(x.min()), float(x.max()))
+        if hi > lo:
+            x = lo + (hi - lo) * ((x - lo) / (hi - lo)) ** g
     return x

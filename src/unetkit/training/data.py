@@ -17,9 +17,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unetkit.errors import ConfigError, FormatError
-from unetkit.models.card import ClassMap
-from unetkit.models.preprocess import normalize, resize_image, resize_labels
-from unetkit.project import Annotation, Item, Project, ProjectMeta, load_json, rasterize, read_image
+from unetkit.models.card import ClassMap, Preprocessing
+from unetkit.models.preprocess import conform_channels, normalize, resize_image, resize_labels
+from unetkit.project import Annotation, Item, Project, ProjectMeta, load_json, rasterize, read_pixels
 from unetkit.training import augment
 from unetkit.training.config import TrainConfig
 
@@ -78,7 +78,9 @@ class SegmentationDataset(Dataset):
         meta: ProjectMeta,
         indexing: ClassMap,
         cfg: TrainConfig,
+        preprocessing: Preprocessing | None = None,
         *,
+        in_channels: int = 3,
         train: bool,
         seed: int,
         cache_bytes: int = 0,
@@ -88,6 +90,8 @@ class SegmentationDataset(Dataset):
         self.class_map = {**indexing.class_title_to_idx, cfg.special_classes.neutral: indexing.neutral_index}
         self.neutral = indexing.neutral_index
         self.width, self.height = cfg.input_size.width, cfg.input_size.height
+        self.pre = preprocessing or Preprocessing(input_size=(self.width, self.height))
+        self.in_channels = in_channels
         self.crop_mode = cfg.unetkit.patch_sampling.mode == "random_crop"
         self.foreground_prob = cfg.unetkit.patch_sampling.foreground_prob
         self.aug = cfg.unetkit.augment if train else None
@@ -103,7 +107,7 @@ class SegmentationDataset(Dataset):
 
     # ------------------------------------------------------------------ loading
     def _read(self, ref: SampleRef) -> tuple[np.ndarray, np.ndarray]:
-        image = read_image(ref.item.image_path)
+        image = conform_channels(read_pixels(ref.item.image_path), self.in_channels)
         ann = Annotation.from_json(load_json(ref.item.ann_path), self.meta, file=ref.item.ann_path)
         for i, label in enumerate(ann.labels):
             if label.class_title not in self.class_map:
@@ -161,8 +165,9 @@ class SegmentationDataset(Dataset):
             )
         if aug is not None:
             image, labels = augment.flips_and_rotations(image, labels, rng, aug.hflip, aug.vflip, aug.rot90)
-            image = augment.photometric(image, rng, aug.brightness, aug.contrast, aug.gamma)
-        return normalize(image), labels
+            peak = self.pre.scale if self.pre.pixel_type != "float32" else None
+            image = augment.photometric(image, rng, aug.brightness, aug.contrast, aug.gamma, peak=peak)
+        return normalize(image, self.pre.mean, self.pre.std, self.pre.scale), labels
 
     def __getitem__(self, key) -> dict:
         index, epoch = key if isinstance(key, tuple) else (key, 0)

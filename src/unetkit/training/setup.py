@@ -11,12 +11,13 @@ import torch
 
 from unetkit.errors import ConfigError
 from unetkit.models import model_stride
-from unetkit.models.card import ClassMap
+from unetkit.models.card import ClassMap, Preprocessing
 from unetkit.project import Project
 from unetkit.training import init_weights
 from unetkit.training.classes import continue_training_indexing
 from unetkit.training.config import TrainConfig, check_model_stride
 from unetkit.training.data import split_by_tags
+from unetkit.training.inputs import plan_inputs
 from unetkit.training.run_dir import RunDir
 
 
@@ -38,6 +39,8 @@ class Prepared:
     project: Project
     splits: dict
     indexing: ClassMap
+    in_channels: int
+    preprocessing: Preprocessing
 
 
 def prepare(job: Job) -> Prepared:
@@ -62,7 +65,18 @@ def prepare(job: Job) -> Prepared:
         where = "$.unetkit.model" if "unknown model" in exc.message else "$.unetkit.model_options"
         raise cfg.error(exc.message, json_path=exc.json_path or where) from None
     check_model_stride(cfg, stride)
-    return Prepared(project, splits, indexing)
+    size = (cfg.input_size.width, cfg.input_size.height)
+    try:
+        in_channels, preprocessing = plan_inputs([r.item.image_path for r in splits["train"]], size)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, file=project.path) from None
+    requested = creation_options(cfg).get("in_channels")
+    if requested is not None and requested != in_channels:
+        raise cfg.error(
+            f"in_channels {requested} differs from the training images' {in_channels} channel(s)",
+            json_path="$.unetkit.model_options.in_channels",
+        )
+    return Prepared(project, splits, indexing, in_channels, preprocessing)
 
 
 def creation_options(cfg: TrainConfig) -> dict:

@@ -13,6 +13,7 @@ from unetkit.dtl.class_mapping import map_labels
 from unetkit.dtl.geometry_ops import normalize_annotation
 from unetkit.dtl.registry import register_layer
 from unetkit.project import color_to_rgb
+from unetkit.project.images import display_rgb
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ def draw_objects(
 
 def side_by_side(image: np.ndarray, ann, colors: dict[str, tuple]) -> np.ndarray:
     """original | 1-px green column | 50 % overlay of the class-coloured drawing (black = transparent)."""
+    image = display_rgb(image)
     h, w = image.shape[:2]
     thickness = max(1, int((max(w, h) + 1) / 300))
     colors = {t: (1, 1, 1) if tuple(c) == (0, 0, 0) else tuple(c) for t, c in colors.items()}

@@ -13,6 +13,8 @@ from pydantic import Field
 from unetkit.dtl.base import FreeSettings, Layer, StrictSettings
 from unetkit.dtl.element import ImageRef
 from unetkit.dtl.registry import register_layer
+from unetkit.errors import FormatError
+from unetkit.project.images import map_channels
 
 EXAMPLE_SETTINGS: dict[str, dict] = {
     "noise": {"mean": 0, "std": 10},
@@ -25,8 +27,18 @@ EXAMPLE_SETTINGS: dict[str, dict] = {
 }
 
 
-def _to_u8(img: np.ndarray) -> np.ndarray:
-    return np.clip(img, 0, 255).astype(np.uint8)
+def _integer_pixels(layer: Layer, img: np.ndarray) -> float:
+    """The scale of 8-bit units for this image (1 for uint8, 257 for uint16); float images are refused."""
+    if img.dtype == np.uint8:
+        return 1.0
+    if img.dtype == np.uint16:
+        return 257.0
+    raise FormatError(f'"{layer.action}" works on 8- and 16-bit images, not {img.dtype}')
+
+
+def _back(img: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Float pixels clipped and cast back to the integer type of ``like``."""
+    return np.clip(img, 0, np.iinfo(like.dtype).max).astype(like.dtype)
 
 
 def _check_min_max(layer: Layer, rng, key: str) -> None:
@@ -49,9 +61,10 @@ class NoiseLayer(Layer):
         std: float = Field(ge=0)
 
     def process(self, el, ctx):
-        img = el.image.get().astype(np.float32)
-        img += ctx.rng.normal(self.settings.mean, self.settings.std, img.shape).astype(np.float32)
-        yield 0, _with_image(el, _to_u8(img))
+        src = el.image.get()
+        unit = _integer_pixels(self, src)
+        noise = ctx.rng.normal(self.settings.mean, self.settings.std, src.shape).astype(np.float32)
+        yield 0, _with_image(el, _back(src.astype(np.float32) + noise * unit, src))
 
 
 class SigmaRange(StrictSettings):
@@ -90,12 +103,21 @@ class BlurLayer(Layer):
     def process(self, el, ctx):
         s = self.settings
         img = el.image.get()
+        _integer_pixels(self, img)
         if s.name == "gaussian":
             sigma = float(ctx.rng.uniform(s.sigma.min, s.sigma.max))
-            out = cv2.GaussianBlur(img.astype(np.float32), ksize=(0, 0), sigmaX=sigma)
-            out = _to_u8(out)
+            blur = map_channels(
+                lambda a: cv2.GaussianBlur(a, ksize=(0, 0), sigmaX=sigma), img.astype(np.float32)
+            )
+            out = _back(blur.reshape(img.shape), img)
+        elif img.dtype != np.uint8 and s.kernel > 5:
+            raise FormatError(
+                f"median blur with kernel {s.kernel} works on 8-bit images only (OpenCV), not {img.dtype}"
+            )
         else:
-            out = cv2.medianBlur(np.ascontiguousarray(img), s.kernel)
+            out = map_channels(lambda a: cv2.medianBlur(np.ascontiguousarray(a), s.kernel), img).reshape(
+                img.shape
+            )
         yield 0, _with_image(el, out)
 
 
@@ -128,9 +150,11 @@ class ContrastBrightnessLayer(Layer):
         c, b = self.settings.contrast, self.settings.brightness
         contrast = float(ctx.rng.uniform(c.min, c.max))
         brightness = float(ctx.rng.uniform(b.min, b.max))
-        grey = 128.0 if c.center_grey else 0.0
-        img = el.image.get().astype(np.float32)
-        yield 0, _with_image(el, _to_u8((img - grey) * contrast + brightness + grey))
+        src = el.image.get()
+        unit = _integer_pixels(self, src)
+        grey = 128.0 * unit if c.center_grey else 0.0
+        img = src.astype(np.float32)
+        yield 0, _with_image(el, _back((img - grey) * contrast + brightness * unit + grey, src))
 
 
 @register_layer
@@ -146,5 +170,10 @@ class RandomColorLayer(Layer):
         s = self.settings.strength / 5.0
         matrix = (np.eye(3) + ctx.rng.standard_normal((3, 3)) * s).astype(np.float32)
         img = el.image.get()
+        _integer_pixels(self, img)
+        if img.shape[2] != 3:
+            raise FormatError(
+                f'"random_color" mixes the R, G and B channels: it needs 3 channels, not {img.shape[2]}'
+            )
         out = img.reshape(-1, 3).astype(np.float32) @ matrix
-        yield 0, _with_image(el, _to_u8(out.reshape(img.shape)))
+        yield 0, _with_image(el, _back(out.reshape(img.shape), img))

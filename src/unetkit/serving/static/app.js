@@ -123,9 +123,11 @@ async function showResult(file, result, roundTripMs) {
   const imageCtx = els.image.getContext("2d");
   const url = URL.createObjectURL(file);
   try {
-    imageCtx.drawImage(await loadImage(url), 0, 0, width, height);
+    // 16-bit, float and many-channel images: the service's 8-bit preview (percentile window, first 3 channels)
+    const shown = result.preview_png ? `data:image/png;base64,${result.preview_png}` : url;
+    imageCtx.drawImage(await loadImage(shown), 0, 0, width, height);
   } catch (_err) {
-    imageCtx.fillStyle = "#808080"; // e.g. TIFF: the service reads it, the browser cannot show it
+    imageCtx.fillStyle = "#808080"; // the browser cannot show it and no preview came back
     imageCtx.fillRect(0, 0, width, height);
   } finally {
     URL.revokeObjectURL(url);
@@ -162,7 +164,9 @@ async function predict(file) {
   form.append("image", file, file.name);
   const started = performance.now();
   try {
-    const res = await fetch("v1/predict?format=mask", { method: "POST", body: form });
+    const browserShows = /\.(jpe?g|jfif|gif|webp|bmp)$/i.test(file.name);
+    const query = browserShows ? "format=mask" : "format=mask&preview=true"; // PNG may be 16-bit
+    const res = await fetch(`v1/predict?${query}`, { method: "POST", body: form });
     const body = await res.json().catch(() => ({ error: `HTTP ${res.status}`, detail: "no JSON body" }));
     if (!res.ok) throw new Error(`${body.error}: ${body.detail}`);
     await showResult(file, body, performance.now() - started);
