@@ -96,8 +96,11 @@ def infer_project(
     batch_size: int = 4,
     progress: bool = True,
     config_file=None,
+    run=None,
 ) -> RunStats:
-    """Apply ``predictor`` with ``config.mode`` to every item of ``project_dir``; write the result to ``out_dir``."""
+    """Apply ``predictor`` with ``config.mode`` to every item of ``project_dir``; write the result to ``out_dir``.
+
+    ``run``: another engine with the signature of ``_run`` (``unetkit.inference.ray_engine.RayInference``)."""
     from unetkit.project import Project, ProjectWriter
 
     project = Project.read(project_dir)
@@ -111,7 +114,7 @@ def infer_project(
     out_meta = mode.out_meta
     with atomic.write_folder(out_dir) as staging:
         writer = ProjectWriter(staging, out_meta, allow_existing=True, sources=[project.path])
-        return _run(predictor, mode, project, out_meta, writer, workers, batch_size, progress)
+        return (run or _run)(predictor, mode, project, out_meta, writer, workers, batch_size, progress)
 
 
 def _plan(mode, item, image, ann):
@@ -129,18 +132,47 @@ def _plan_check(item, image, ann):
         raise type(exc)(exc.message, file=item.ann_path, json_path=exc.json_path) from None
 
 
+def load_item(predictor, mode, out_meta, item):
+    """Decode, parse (against the out meta), and for batchable modes also plan the regions and preprocess them,
+    so that the model's thread only runs the model and assembles."""
+    image, ann = item.read_image(), item.read_annotation(out_meta)
+    if not mode.batchable:
+        return image, ann
+    regions = _plan(mode, item, image, ann)
+    return ann, regions, [predictor.preprocess(crop(image, r)) for r in regions]
+
+
+def forward_group(predictor, mode, group: list, batch_size: int) -> tuple[list, float]:
+    """Annotations of ``group`` = [(item, load_item(...)), ...] in a batchable mode: the regions of all its images
+    go through the model ``batch_size`` at a time. Also returns the seconds spent in the model."""
+    inputs = [x for _, (_, _, xs) in group for x in xs]
+    sizes = [(r.height, r.width) for _, (_, rs, _) in group for r in rs]
+    t0 = time.perf_counter()
+    probs = []
+    for i in range(0, len(inputs), batch_size):
+        probs += predictor.probabilities_from_inputs(inputs[i : i + batch_size], sizes[i : i + batch_size])
+    seconds = time.perf_counter() - t0
+    anns, k = [], 0
+    for _, (ann, rs, _) in group:
+        anns.append(mode.assemble(ann, rs, probs[k : k + len(rs)]))
+        k += len(rs)
+    return anns, seconds
+
+
+def apply_one(mode, item, image, ann):
+    """The annotation of one image in a mode that is not batchable (sliding window)."""
+    _plan_check(item, image, ann)
+    try:
+        return mode.apply(image, ann)
+    except SlidingWindowError as exc:
+        raise SlidingWindowError(exc.message, file=item.image_path, json_path=exc.json_path) from None
+
+
 def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progress) -> RunStats:
     items = list(project.items())
 
-    def load(item):
-        """Runs on a reader thread: decode, parse (against the out meta), and for batchable modes also plan the
-        regions and preprocess them, so that the main thread only runs the model and assembles."""
-        image, ann = item.read_image(), item.read_annotation(out_meta)
-        if not mode.batchable:
-            return image, ann
-        regions = _plan(mode, item, image, ann)
-        inputs = [predictor.preprocess(crop(image, r)) for r in regions]
-        return ann, regions, inputs
+    def load(item):  # on a reader thread
+        return load_item(predictor, mode, out_meta, item)
 
     start, forward = time.perf_counter(), 0.0
     out = _Writer(writer, maxsize=max(4, 2 * batch_size))
@@ -153,19 +185,10 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
 
             def flush():
                 nonlocal forward, done
-                inputs = [x for _, (_, _, xs) in pending for x in xs]
-                sizes = [(r.height, r.width) for _, (_, rs, _) in pending for r in rs]
-                t0 = time.perf_counter()
-                probs = []
-                for i in range(0, len(inputs), batch_size):
-                    probs += predictor.probabilities_from_inputs(
-                        inputs[i : i + batch_size], sizes[i : i + batch_size]
-                    )
-                forward += time.perf_counter() - t0
-                k = 0
-                for item, (ann, rs, _) in pending:
-                    out.put(item, mode.assemble(ann, rs, probs[k : k + len(rs)]))
-                    k += len(rs)
+                anns, seconds = forward_group(predictor, mode, pending, batch_size)
+                forward += seconds
+                for (item, _), ann in zip(pending, anns):
+                    out.put(item, ann)
                 done += len(pending)
                 pending.clear()
 
@@ -175,15 +198,8 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
                     if len(pending) >= batch_size:
                         flush()
                 else:
-                    image, ann = loaded
                     t0 = time.perf_counter()
-                    _plan_check(item, image, ann)
-                    try:
-                        result = mode.apply(image, ann)
-                    except SlidingWindowError as exc:
-                        raise SlidingWindowError(
-                            exc.message, file=item.image_path, json_path=exc.json_path
-                        ) from None
+                    result = apply_one(mode, item, *loaded)
                     forward += time.perf_counter() - t0
                     out.put(item, result)
                     done += 1
