@@ -21,7 +21,21 @@ def register(subparsers) -> None:
     m.add_argument(
         "--class", dest="class_name", default="vessel", metavar="NAME", help="class of binary masks"
     )
-    m.add_argument("--mask-suffix", default="", metavar="S", help="mask name = <image stem><S>.png")
+    m.add_argument("--mask-suffix", default="", metavar="S", help="mask name = <image stem><S>.<ext>")
+    m.add_argument(
+        "--match",
+        default=None,
+        metavar="REGEX",
+        help="pair by the id the first group of REGEX finds in image, mask and FOV names (DRIVE: '^(\\d+)_')",
+    )
+    m.add_argument(
+        "--fov",
+        default=None,
+        metavar="DIR",
+        help="field-of-view masks: pixels outside (value 0) become the neutral class, ignored by train/evaluate",
+    )
+    m.add_argument("--fov-suffix", default="", metavar="S", help="FOV mask name = <image stem><S>.<ext>")
+    m.add_argument("--neutral", default="neutral", metavar="NAME", help="class of pixels outside the FOV")
     m.add_argument(
         "--value-map",
         default=None,
@@ -66,8 +80,10 @@ def parse_value_map(text: str) -> dict[int, str | None]:
 
 
 def run_masks(args: argparse.Namespace) -> int:
-    """Import images with one mask per image (mask of X.jpg is X<suffix>.png). Binary masks (0 and one other
-    value, e.g. 0/255) become class --class; other masks need --value-map. CHASE DB1 (images and *_1stHO.png
+    """Import images with one mask per image: the mask of X.jpg is X<suffix>.<ext>, or with --match the mask
+    whose name holds the same id (first group of REGEX). Masks may be PNG, GIF, TIFF, BMP, palette, 0/255 or
+    class values. Binary masks (0 and one other value) become class --class; other masks need --value-map.
+    --fov: field-of-view masks, the pixels outside become the neutral class. CHASE DB1 (images and *_1stHO.png
     masks in one folder) is recognised automatically."""
     from unetkit.project.imports import import_masks
 
@@ -83,6 +99,10 @@ def run_masks(args: argparse.Namespace) -> int:
         split=args.split,
         seed=args.seed,
         dataset=args.dataset,
+        match=args.match,
+        fov_dir=args.fov,
+        fov_suffix=args.fov_suffix,
+        neutral=args.neutral,
     )
     print(f"imported {len(project)} image(s) into {project.path}")
     return 0

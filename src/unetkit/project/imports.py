@@ -9,17 +9,23 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from unetkit.errors import FormatError
 from unetkit.project.annotation import Annotation, Label, Tag
 from unetkit.project.geometry import Bitmap
-from unetkit.project.io import IMAGE_EXTENSIONS, Project, ProjectWriter, check_name, image_size, is_image_name
+from unetkit.project.io import Project, ProjectWriter, check_name, image_size, is_image_name
+from unetkit.project.mask_files import (
+    MASK_EXTENSIONS,
+    check_paired,
+    compile_match,
+    files_by_id,
+    is_mask_name,
+    mask_to_labels,
+    read_mask,
+)
 from unetkit.project.meta import ObjClass, ProjectMeta, TagMeta, random_color
 
 CHASE_MASK_SUFFIX = "_1stHO"
-MASK_EXTENSIONS = IMAGE_EXTENSIONS + (".tif", ".tiff", ".gif")
+NEUTRAL_COLOR = "#808080"
 _PALETTE = ("#FF0000", "#00FF00", "#0000FF", "#FFFF00", "#FF00FF", "#00FFFF", "#FF8000", "#8000FF")
 
 
@@ -27,58 +33,6 @@ def class_colors(names) -> dict[str, str]:
     """Deterministic distinct colours for new classes (fixed palette, then seeded random)."""
     rng = random.Random(0)
     return {n: (_PALETTE[i] if i < len(_PALETTE) else random_color(rng)) for i, n in enumerate(names)}
-
-
-def read_mask(path: Path) -> np.ndarray:
-    """Read a mask file as a 2-D integer array (grayscale/1-bit/16-bit; RGB only when all channels agree)."""
-    mask = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise FormatError("cannot decode mask image", file=path)
-    if mask.ndim == 3:
-        chans = mask[:, :, :3]
-        if not (
-            np.array_equal(chans[:, :, 0], chans[:, :, 1]) and np.array_equal(chans[:, :, 0], chans[:, :, 2])
-        ):
-            raise FormatError(
-                "colour masks are not supported: save one class value per pixel (grayscale)", file=path
-            )
-        mask = chans[:, :, 0]
-    return mask
-
-
-def mask_to_labels(mask: np.ndarray, value_map: dict | None, class_name: str, *, file=None) -> list[Label]:
-    """One bitmap label per class present in ``mask``.
-
-    Without ``value_map`` the mask must be binary (0 and one other value: 0/1, 0/255): non-zero -> ``class_name``.
-    With ``value_map`` (value -> class title, or None for background) every value must be in the table.
-    """
-    values = np.unique(mask)
-    if value_map is None:
-        nonzero = [int(v) for v in values if v != 0]
-        if len(nonzero) > 1:
-            raise FormatError(
-                f"mask has values {[int(v) for v in values]}; a binary mask needs 0 and one other value — "
-                "pass a value->class table (--value-map 1=road,2=car)",
-                file=file,
-            )
-        value_map = {v: class_name for v in nonzero}
-    unknown = [int(v) for v in values if int(v) not in value_map and v != 0]
-    if unknown:
-        raise FormatError(f"mask values {unknown} are not in the value->class table", file=file)
-    by_class: dict[str, np.ndarray] = {}
-    for v in values:
-        title = value_map.get(int(v))
-        if title is None:
-            continue
-        m = mask == v
-        by_class[title] = by_class[title] | m if title in by_class else m
-    labels = []
-    for title in dict.fromkeys(t for t in value_map.values() if t is not None):
-        if title in by_class:
-            bm = Bitmap.from_full_mask(by_class[title])
-            if bm is not None:
-                labels.append(Label(title, bm))
-    return labels
 
 
 def _split_tags(names: list[str], tag, split, seed) -> dict[str, list[Tag]]:
@@ -113,28 +67,7 @@ def _find_mask(masks_dir: Path, stem: str, suffix: str) -> Path | None:
     return None
 
 
-def import_masks(
-    images_dir,
-    masks_dir,
-    out_dir,
-    class_name="vessel",
-    *,
-    mask_suffix="",
-    value_map=None,
-    tag=None,
-    split=None,
-    seed=0,
-    dataset="ds0",
-) -> Project:
-    """Import ``images_dir`` + ``masks_dir`` (mask of ``X.jpg`` is ``X<mask_suffix>.png``) into a new project.
-
-    CHASE DB1 (images and ``*_1stHO.png`` masks in one folder) is recognised when no suffix is given.
-    ``tag`` tags every image; ``split`` (train fraction) tags a seeded random part ``train`` and the rest ``val``.
-    """
-    images_dir, masks_dir, out_dir = Path(images_dir), Path(masks_dir), Path(out_dir)
-    for d in (images_dir, masks_dir):
-        if not d.is_dir():
-            raise FormatError("folder not found", file=d)
+def _pairs_by_stem(images_dir: Path, masks_dir: Path, mask_suffix: str) -> list[tuple[Path, Path]]:
     same = images_dir.resolve() == masks_dir.resolve()
     if same and not mask_suffix:
         if any(images_dir.glob(f"*{CHASE_MASK_SUFFIX}.png")):
@@ -149,7 +82,6 @@ def import_masks(
         raise FormatError("no images found", file=images_dir)
     pairs, missing = [], []
     for img in images:
-        check_name(img.name, "image name")
         mask = _find_mask(masks_dir, img.stem, mask_suffix)
         (pairs.append((img, mask)) if mask else missing.append(img.name))
     if missing:
@@ -157,13 +89,99 @@ def import_masks(
             f"no mask '<stem>{mask_suffix}.png' for {len(missing)} image(s): {', '.join(missing[:5])}",
             file=masks_dir,
         )
+    return pairs
+
+
+def _fov_by_stem(fov_dir: Path, images: list[Path], fov_suffix: str) -> dict[Path, Path]:
+    found = {img: _find_mask(fov_dir, img.stem, fov_suffix) for img in images}
+    missing = [img.name for img, fov in found.items() if fov is None]
+    if missing:
+        raise FormatError(
+            f"no field-of-view mask '<stem>{fov_suffix}.png' for {len(missing)} image(s): {', '.join(missing[:5])}",
+            file=fov_dir,
+        )
+    return found
+
+
+def _fov_label(fov_path: Path, shape: tuple[int, int], neutral: str) -> Label | None:
+    """A ``neutral`` bitmap over the pixels outside the field of view (mask value 0); None if there are none."""
+    fov = read_mask(fov_path)
+    if fov.shape != shape:
+        raise FormatError(
+            f"field-of-view mask size {fov.shape[0]}x{fov.shape[1]} differs from its image ({shape[0]}x{shape[1]})",
+            file=fov_path,
+        )
+    outside = Bitmap.from_full_mask(fov == 0)
+    return Label(neutral, outside) if outside is not None else None
+
+
+def import_masks(
+    images_dir,
+    masks_dir,
+    out_dir,
+    class_name="vessel",
+    *,
+    mask_suffix="",
+    value_map=None,
+    tag=None,
+    split=None,
+    seed=0,
+    dataset="ds0",
+    match: str | None = None,
+    fov_dir=None,
+    fov_suffix: str = "",
+    neutral: str = "neutral",
+) -> Project:
+    """Import ``images_dir`` + ``masks_dir`` into a new project.
+
+    Pairing: the mask of ``X.jpg`` is ``X<mask_suffix>.<ext>``; with ``match`` (a regular expression) an image
+    and a mask pair when the first group of ``match`` finds the same id in both names (DRIVE: ``^(\\d+)_`` pairs
+    ``21_training.tif`` with ``21_manual1.gif``). CHASE DB1 (images and ``*_1stHO.png`` masks in one folder) is
+    recognised when neither is given. ``fov_dir``: field-of-view masks (paired the same way, by ``fov_suffix``
+    or ``match``); the pixels outside (value 0) become one ``neutral`` object, which training and evaluation
+    ignore. ``tag`` tags every image; ``split`` (train fraction) tags a seeded random part ``train``, the rest
+    ``val``.
+    """
+    images_dir, masks_dir, out_dir = Path(images_dir), Path(masks_dir), Path(out_dir)
+    fov_dir = Path(fov_dir) if fov_dir is not None else None
+    for d in (images_dir, masks_dir) + ((fov_dir,) if fov_dir is not None else ()):
+        if not d.is_dir():
+            raise FormatError("folder not found", file=d)
+    fovs: dict[Path, Path] = {}
+    if match is not None:
+        folders = [d.resolve() for d in (images_dir, masks_dir, fov_dir) if d is not None]
+        if len(set(folders)) != len(folders):
+            raise FormatError("with --match, images, masks and field-of-view masks need folders of their own")
+        regex = compile_match(match)
+        by_id = files_by_id(images_dir, regex, is_image_name, "image")
+        if not by_id:
+            raise FormatError("no images found", file=images_dir)
+        masks = files_by_id(masks_dir, regex, is_mask_name, "mask")
+        check_paired(by_id, masks, "mask", masks_dir)
+        pairs = [(img, masks[i]) for i, img in by_id.items()]
+        if fov_dir is not None:
+            fov_by_id = files_by_id(fov_dir, regex, is_mask_name, "field-of-view mask")
+            check_paired(by_id, fov_by_id, "field-of-view mask", fov_dir)
+            fovs = {img: fov_by_id[i] for i, img in by_id.items()}
+    else:
+        pairs = _pairs_by_stem(images_dir, masks_dir, mask_suffix)
+        if fov_dir is not None:
+            fovs = _fov_by_stem(fov_dir, [img for img, _ in pairs], fov_suffix)
+    for img, _ in pairs:
+        check_name(img.name, "image name")
     class_titles = (
         [class_name] if value_map is None else list(dict.fromkeys(v for v in value_map.values() if v))
     )
     colors = class_colors(class_titles)
-    meta = ProjectMeta([ObjClass(t, "bitmap", colors[t]) for t in class_titles], _tag_metas(tag, split))
-    tags = _split_tags([p.name for p in images], tag, split, seed)
-    writer = ProjectWriter(out_dir, meta, sources=[images_dir, masks_dir])
+    classes = [ObjClass(t, "bitmap", colors[t]) for t in class_titles]
+    if fovs and neutral not in class_titles:
+        classes.append(ObjClass(neutral, "bitmap", NEUTRAL_COLOR))
+    names = [img.name for img, _ in pairs]
+    meta = ProjectMeta(classes, _tag_metas(tag, split))
+    tags = _split_tags(names, tag, split, seed)
+    writer = ProjectWriter(
+        out_dir, meta, sources=[d for d in (images_dir, masks_dir, fov_dir) if d is not None]
+    )
     for img, mask_path in pairs:
         mask = read_mask(mask_path)
         h, w = image_size(img)
@@ -173,6 +191,9 @@ def import_masks(
                 file=mask_path,
             )
         labels = mask_to_labels(mask, value_map, class_name, file=mask_path)
+        if img in fovs:
+            outside = _fov_label(fovs[img], (h, w), neutral)
+            labels += [outside] if outside is not None else []  # drawn last: wins over the mask's classes
         writer.add_item(dataset, img.name, img, Annotation(h, w, labels, tags[img.name]))
     return Project.read(out_dir)
 
