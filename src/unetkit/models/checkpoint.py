@@ -85,7 +85,14 @@ def resolve_checkpoint_dir(path) -> Path:
                 raise FormatError(
                     f"not a checkpoint pointer: {exc}", file=pointer, json_path="$.path"
                 ) from None
-            return pointer.parent.parent / target  # pointers name the folder relative to the run folder
+            run = pointer.parent.parent  # pointers name the folder relative to the run folder
+            if not isinstance(target, str) or not (run / target).resolve().is_relative_to(run.resolve()):
+                raise FormatError(
+                    f"the pointer leads outside its run folder {run} ({target!r}); refusing to follow it",
+                    file=pointer,
+                    json_path="$.path",
+                )
+            return run / target
     return path
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from unetkit.errors import FormatError
 from unetkit.project.io import Project, atomic_write_json, dataset_parts, write_image
 from unetkit.project.meta import color_to_rgb
+from unetkit.project.output_folder import new_output_folder
 from unetkit.project.rasterize import rasterize, render_overlay
 
 
@@ -58,9 +58,12 @@ def render_project(path, out_dir, *, alpha=0.5, overlays=True) -> dict:
     uint16 when there are more than 255 classes) and ``<out>/<dataset>/overlays/<stem>.jpg``; plus
     ``<out>/classes.json`` with the index table. Unknown geometries are skipped. Returns a summary."""
     project = Project.read(path)
-    out_dir = Path(out_dir)
-    if out_dir.resolve() == project.path.resolve() or project.path.resolve() in out_dir.resolve().parents:
-        raise FormatError("refusing to render into the project folder itself", file=out_dir)
+    with new_output_folder(out_dir, sources=[project.path]) as staging:
+        summary = _render_into(project, staging, alpha, overlays)
+    return {**summary, "out": str(out_dir)}
+
+
+def _render_into(project: Project, out_dir: Path, alpha: float, overlays: bool) -> dict:
     mapping = class_index_map(project)
     dtype = np.uint8 if len(mapping) < 256 else np.uint16
     count = 0

@@ -1,0 +1,129 @@
+"""The hostile-input table: each case is run through the CLI in a child process and must exit 2 with one
+``error:`` line naming the file (and JSON path), print no traceback, write no output, leave its inputs
+byte-for-byte unchanged, and (bombs) stay within a small peak memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .builders import BOMB_SIDE, bitmap, bitmap_bomb_data, make_project, png_bomb, polygon, small_bitmap_data
+from .runner import run_cli, tree_digest
+
+BOMB_MB = 350  # the interpreter with numpy/OpenCV/PIL takes ~60 MB; one decoded bomb would take > 850 MB
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[Path], list[str]]  # makes the inputs under the given folder, returns the CLI arguments
+    expect: tuple[str, ...]  # every one appears in stderr (file name, JSON path, the reason)
+    peak_mb: float | None = None
+
+
+def _validate(objects=None, **kw) -> Callable[[Path], list[str]]:
+    def build(tmp: Path) -> list[str]:
+        make_project(tmp / "in", objects, **kw)
+        return ["project", "validate", "in"]
+
+    return build
+
+
+def _render(objects=None, **kw) -> Callable[[Path], list[str]]:
+    def build(tmp: Path) -> list[str]:
+        make_project(tmp / "in", objects, **kw)
+        return ["project", "render", "in", "out"]
+
+    return build
+
+
+def _linked_image(command: str) -> Callable[[Path], list[str]]:
+    def build(tmp: Path) -> list[str]:
+        make_project(tmp / "in")
+        secret = tmp / "secret.png"
+        image = tmp / "in" / "ds" / "img" / "a.png"
+        image.rename(secret)
+        image.symlink_to(secret)
+        graph = tmp / "graph.json"
+        graph.write_text(
+            json.dumps(
+                [
+                    {
+                        "action": "data",
+                        "src": ["in/*"],
+                        "dst": "$d",
+                        "settings": {"classes_mapping": "default"},
+                    },
+                    {"action": "save", "src": ["$d"], "dst": "copy", "settings": {}},
+                ]
+            )
+        )
+        return {
+            "validate": ["project", "validate", "in"],
+            "render": ["project", "render", "in", "out"],
+            "dtl": ["dtl", "run", "graph.json", "--input", "in", "--out", "out"],
+        }[command]
+
+    return build
+
+
+BOMB = [bitmap([0, 0], bitmap_bomb_data())]
+SIDE = f"{BOMB_SIDE}x{BOMB_SIDE}"
+ANN = "ann/a.png.json"
+
+CASES = [
+    Case("bitmap bomb: validate", _validate(BOMB), (ANN, "$.objects[0].bitmap.data", SIDE, "UNETKIT_MAX_PIXELS"), BOMB_MB),
+    Case("bitmap bomb: render", _render(BOMB), (ANN, "$.objects[0].bitmap.data", SIDE), BOMB_MB),
+    Case(
+        "bitmap larger than its image",
+        _validate([bitmap([0, 0], small_bitmap_data(3, 70))]),
+        (ANN, "$.objects[0].bitmap.data", "larger than its image"),
+    ),
+    Case("image bomb: validate", _validate(image=png_bomb()), ("img/a.png", SIDE, "UNETKIT_MAX_PIXELS"), BOMB_MB),
+    Case("image bomb: render", _render(image=png_bomb()), ("img/a.png", SIDE), BOMB_MB),
+    Case(
+        "annotation size bomb: render",
+        _render(ann_text='{"size": {"height": 100000, "width": 100000}, "objects": []}'),
+        (ANN, "$.size", "UNETKIT_MAX_PIXELS"),
+        BOMB_MB,
+    ),
+    Case(
+        "huge integer coordinate",
+        _validate([polygon([[1, 1], [10**400, 3], [5, 5]])]),
+        (ANN, "$.objects[0].points.exterior[1]", "out of range"),
+    ),
+    Case("NaN coordinate: render", _render([polygon([[1, 1], [float("nan"), 3], [5, 5]])]), (ANN, "exterior[1]", "finite")),
+    Case(
+        "Infinity origin",
+        _validate([bitmap([float("inf"), 0], small_bitmap_data())]),
+        (ANN, "$.objects[0].bitmap.origin", "finite"),
+    ),
+    Case(
+        "1e400 size",
+        _render(ann_text='{"size": {"height": 1e400, "width": 4}, "objects": []}'),
+        (ANN, "$.size.height"),
+    ),
+    Case("image linked outside: validate", _linked_image("validate"), ("a.png", "outside the project")),
+    Case("image linked outside: render", _linked_image("render"), ("a.png", "outside the project")),
+    Case("image linked outside: dtl run", _linked_image("dtl"), ("a.png", "outside the project")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_hostile_input_is_one_clear_error(case: Case, tmp_path: Path):
+    argv = case.build(tmp_path)
+    before = tree_digest(tmp_path)
+    result = run_cli(argv, tmp_path)
+    assert result.rc == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors, result.stderr
+    for text in case.expect:
+        assert any(text in line for line in errors), (text, result.stderr)
+    assert tree_digest(tmp_path) == before, "the inputs changed or an output was (partly) written"
+    if case.peak_mb is not None:
+        assert result.peak_mb < case.peak_mb, f"peak memory {result.peak_mb:.0f} MB"
