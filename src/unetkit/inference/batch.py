@@ -135,7 +135,7 @@ def _plan_check(item, image, ann):
 def load_item(predictor, mode, out_meta, item):
     """Decode, parse (against the out meta), and for batchable modes also plan the regions and preprocess them,
     so that the model's thread only runs the model and assembles."""
-    image, ann = item.read_image(), item.read_annotation(out_meta)
+    image, ann = item.read_pixels(), item.read_annotation(out_meta)
     if not mode.batchable:
         return image, ann
     regions = _plan(mode, item, image, ann)

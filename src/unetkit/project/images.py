@@ -79,11 +79,24 @@ def _tiff_pixels(data: bytes, path: Path) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(arr, order))
 
 
+def _grey_palette(pil: Image.Image) -> bool:
+    if "transparency" in pil.info or pil.mode == "PA":
+        return False
+    used = np.unique(np.asarray(pil))
+    palette = np.asarray(pil.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
+    if used.size == 0 or used.max() >= len(palette):
+        return False
+    rgb = palette[used]
+    return bool((rgb[:, 0] == rgb[:, 1]).all() and (rgb[:, 1] == rgb[:, 2]).all())
+
+
 def _pil_pixels(data: bytes, path: Path) -> np.ndarray:
     _register_heif()
     with Image.open(io.BytesIO(data)) as pil:
         pil = ImageOps.exif_transpose(pil)
-        if pil.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
+        if pil.mode in ("P", "PA") and _grey_palette(pil):
+            pil = pil.convert("L")  # e.g. GIF masks: a palette of greys is one channel
+        elif pil.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
             pil = pil.convert("RGBA" if "transparency" in pil.info or pil.mode == "PA" else "RGB")
         elif pil.mode == "1":
             pil = pil.convert("L")
@@ -166,6 +179,7 @@ def pixel_info(path) -> PixelInfo:
             orientation = im.getexif().get(0x0112, 1)
             mode = im.mode
             transparent = "transparency" in im.info
+            grey_palette = mode in ("P", "PA") and _grey_palette(im)
     except FormatError:
         raise
     except Exception:  # noqa: BLE001 - decode fully when the header is not enough
@@ -175,7 +189,7 @@ def pixel_info(path) -> PixelInfo:
         mode, 3
     )
     if mode in ("P", "PA"):
-        channels = 4 if transparent or mode == "PA" else 3
+        channels = 1 if grey_palette else 4 if transparent or mode == "PA" else 3
     dtype = {"I;16": "uint16", "I;16B": "uint16", "I;16L": "uint16", "I": "float32", "F": "float32"}.get(
         mode, "uint8"
     )
