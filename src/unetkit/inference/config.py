@@ -253,5 +253,27 @@ def parse_config(
 
 
 def load_config(path: str | Path, **kwargs) -> InferenceConfig:
-    """Read and validate an inference config JSON file."""
-    return parse_config(read_json(path, what="inference config"), file=path, **kwargs)
+    """Read and validate an inference config JSON file. Outside the v1 layout its mode must have a ``name``."""
+    raw = read_json(path, what="inference config")
+    config = parse_config(raw, file=path, **kwargs)
+    mode = raw.get("mode") if isinstance(raw, dict) and "model" in raw else None
+    if isinstance(mode, dict) and mode and "name" not in mode:
+        raise ConfigError(
+            f"the mode has no 'name'; expected one of {', '.join(MODE_NAMES)}",
+            file=path,
+            json_path="$.mode.name",
+        )
+    return config
+
+
+def check_known_names(names: NameList, known: list[str], *, json_path: str, what: str) -> None:
+    """ConfigError when the list ``names`` holds a name that is not in ``known`` (the valid names are listed)."""
+    if isinstance(names, str):
+        return
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown {what} {unknown[0]!r}{did_you_mean(unknown[0], known)}; valid names: "
+            + (", ".join(repr(k) for k in known) or "none"),
+            json_path=json_path,
+        )

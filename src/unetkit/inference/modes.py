@@ -50,6 +50,11 @@ class ModeRunner:
         self.predictor = predictor
         self.network = network
         self.in_meta = in_meta if in_meta is not None else ProjectMeta()
+        titles = [mc.title for mc in predictor.classes]
+        names = mode.model_classes.save_names
+        cfg.check_known_names(
+            names, titles, json_path="$.mode.model_classes.save_classes", what="model class"
+        )
         self.kept = [(mc, mode.model_classes.rename(mc.title)) for mc in predictor.classes]
         self.kept = [(mc, title) for mc, title in self.kept if title is not None]
         self.post = MaskPostprocessor(mode, predictor.classes, predictor.num_classes)
@@ -167,6 +172,9 @@ class RoiRunner(ModeRunner):
 class BboxesRunner(ModeRunner):
     def __init__(self, mode, in_meta, predictor, network=None):
         super().__init__(mode, in_meta, predictor, network)
+        if in_meta is not None:
+            titles = [c.title for c in in_meta.classes]
+            cfg.check_known_names(mode.from_classes, titles, json_path="$.mode.from_classes", what="class")
         self.box_classes: dict[str, str] = {}
         if mode.save:
             for c in self.in_meta.classes:
