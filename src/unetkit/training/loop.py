@@ -32,7 +32,7 @@ from unetkit.training.lr_policy import LRPolicyWithPatience, schedule_factor
 from unetkit.training.run_dir import STATE_VERSION, RunDir
 from unetkit.training.run_log import RunLog
 from unetkit.training.setup import Job, Prepared, class_weights, creation_options, prepare, setup_determinism
-from unetkit.training.validation import run_validation
+from unetkit.training.validation import ValidationPreview, run_validation
 
 log = logging.getLogger("unetkit.training")
 
@@ -147,6 +147,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup helpers
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        self.preview = ValidationPreview.for_classes(self.indexing) if self.is_main else None
         return torch.optim.Adam(self.model.parameters(), lr=lr)
 
     def _amp_dtype(self) -> torch.dtype | None:
@@ -247,7 +248,7 @@ class Trainer:
             self.model, self.val_loader, lambda x, y: self._forward_loss(x, y, self.model), device=self.device,
             num_classes=self.num_classes, neutral=self.neutral, binary=self.binary,
             class_title_to_idx=self.indexing.class_title_to_idx, tracker=self.val_errors,
-            eval_mode=self.cfg.validate_with_model_eval,
+            eval_mode=self.cfg.validate_with_model_eval, preview=self.preview,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ checkpoints
@@ -279,6 +280,9 @@ class Trainer:
         provenance = Provenance(
             epoch=epoch_flt,
             iteration=self.global_iter,
+        grid = self.preview.grid()  # input | ground truth | prediction of the first validation images
+        if grid is not None:
+            self.log.image("val/predictions", grid, self.global_iter)
             val_metrics=metrics,
             best_now=best_now,
             seed=self.job.seed,

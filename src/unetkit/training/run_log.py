@@ -65,6 +65,10 @@ class RunLog:
             if "lr" in record:
                 self.tb.add_scalar("lr", record["lr"], step)
 
+    def image(self, tag: str, picture, step: int) -> None:
+        """Show an H×W×3 uint8 picture in TensorBoard under ``tag`` at ``step``."""
+        self.tb.add_image(tag, picture, step, dataformats="HWC")
+
     def flush(self) -> int:
         """Flush to disk; returns the file size (the resume offset)."""
         self._fh.flush()

@@ -1,5 +1,5 @@
 """Validation pass: the original batch-weighted loss/accuracy/dice plus per-class IoU and Dice, reduced over
-DDP processes."""
+DDP processes; and the preview grid of the first validation samples shown in TensorBoard."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from unetkit.metrics import ConfusionMatrix
+from unetkit.models.card import ClassMap
+from unetkit.project.meta import color_to_rgb
 from unetkit.training import ddp
 from unetkit.training.data import CorruptionTracker
 from unetkit.training.losses import batch_metrics, class_argmax
@@ -28,10 +30,13 @@ def run_validation(
     class_title_to_idx: dict[str, int],
     tracker: CorruptionTracker,
     eval_mode: bool = True,
+    preview: ValidationPreview | None = None,
 ) -> dict:
     """Each batch value is weighted by its size and divided by the number of validation samples, as the
-    original did (docs/original-behaviour.md, "Losses and metrics")."""
+    original did (docs/original-behaviour.md, "Losses and metrics"). ``preview`` collects its first samples."""
     model.train(not eval_mode)
+    if preview is not None:
+        preview.reset()
     sums = torch.zeros(4, dtype=torch.float64)
     cm = ConfusionMatrix(num_classes, ignore_index=neutral)
     for batch in loader:
@@ -43,7 +48,10 @@ def run_validation(
         n = x.shape[0]
         dice = m["dice"].item() if binary else 0.0
         sums += torch.tensor([loss.item() * n, m["accuracy"].item() * n, dice * n, n], dtype=torch.float64)
-        cm.update(class_argmax(logits).cpu().numpy(), y.cpu().numpy())
+        pred = class_argmax(logits)
+        cm.update(pred.cpu().numpy(), y.cpu().numpy())
+        if preview is not None:
+            preview.add(x, y, pred)
     model.train()
     flat = torch.cat([sums, torch.from_numpy(cm.matrix.astype(np.float64)).flatten()])
     red = ddp.all_reduce_sum(flat.to(device)).cpu()
@@ -59,3 +67,65 @@ def run_validation(
     present = per["iou"][np.isfinite(per["iou"])]
     metrics["miou"] = float(present.mean()) if present.size else float("nan")
     return metrics
+
+
+PREVIEW_IMAGES = 8
+NEUTRAL_RGB = (128, 128, 128)
+
+
+def display_image(x: np.ndarray) -> np.ndarray:
+    """A normalised C×H×W input as an H×W×3 uint8 picture: the first three channels (one channel as grey), each
+    stretched between its 1st and 99th percentile, so any normalisation, bit depth or channel count shows."""
+    chans = x[:3] if x.shape[0] >= 3 else x[:1].repeat(3, axis=0)
+    low = np.percentile(chans, 1, axis=(1, 2), keepdims=True)
+    high = np.percentile(chans, 99, axis=(1, 2), keepdims=True)
+    scaled = (chans - low) / np.maximum(high - low, 1e-6)
+    return (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+
+
+class ValidationPreview:
+    """The first ``count`` validation samples (the validation order is fixed, so the same images every time) as one
+    picture: a row per sample with the input, the ground truth and the prediction (class colours blended over the
+    input; background left as it is, neutral pixels grey)."""
+
+    def __init__(self, palette: dict[int, tuple[int, int, int]], neutral: int, count: int = PREVIEW_IMAGES):
+        self.count, self.neutral = count, neutral
+        size = max([*palette, neutral]) + 1
+        self.colors = np.zeros((size, 3), np.float32)
+        self.painted = np.zeros(size, bool)
+        for index, rgb in palette.items():
+            self.colors[index], self.painted[index] = rgb, index != 0
+        self.colors[neutral], self.painted[neutral] = NEUTRAL_RGB, True
+        self.rows: list[np.ndarray] = []
+
+    @classmethod
+    def for_classes(cls, classes: ClassMap, count: int = PREVIEW_IMAGES) -> ValidationPreview:
+        return cls({mc.index: color_to_rgb(mc.color) for mc in classes.classes}, classes.neutral_index, count)
+
+    def reset(self) -> None:
+        self.rows = []
+
+    def overlay(self, picture: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        labels = np.clip(labels, 0, len(self.colors) - 1)
+        alpha = self.painted[labels][:, :, None] * np.float32(0.55)
+        return (picture * (1 - alpha) + self.colors[labels] * alpha).round().astype(np.uint8)
+
+    def add(self, images: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor) -> None:
+        """Keep samples of a batch (N×C×H×W inputs, N×H×W targets and predicted classes) until ``count``."""
+        take = self.count - len(self.rows)
+        if take <= 0:
+            return
+        x = images[:take].detach().float().cpu().numpy()
+        y, p = targets[:take].cpu().numpy(), preds[:take].cpu().numpy()
+        for xi, yi, pi in zip(x, y, p):
+            picture = display_image(xi)
+            self.rows.append(
+                np.concatenate([picture, self.overlay(picture, yi), self.overlay(picture, pi)], 1)
+            )
+
+    def grid(self) -> np.ndarray | None:
+        """H×W×3 uint8 (rows padded to the widest), or None before any sample."""
+        if not self.rows:
+            return None
+        width = max(r.shape[1] for r in self.rows)
+        return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in self.rows], 0)
