@@ -188,3 +188,55 @@ def test_mask_files_of_every_kind(tmp_path):
     tifffile.imwrite(tmp_path / "float.tif", values.astype(np.float32) + 0.5)
     with pytest.raises(FormatError, match="whole class values"):
         read_mask(tmp_path / "float.tif")
+
+
+def test_drive_pipeline_import_train_infer_evaluate(tmp_path, capsys):
+    """The README's DRIVE commands on a generated DRIVE-shaped folder: a tiny model trains on the TIFF images
+    (outside-FOV pixels ignored), infers with a threshold and clean-up, and is evaluated inside the FOV."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:32, :32]
+    fov = (yy - 15.5) ** 2 + (xx - 15.5) ** 2 <= 15**2
+    for split, ids in (("training", ("21", "22", "23", "24")), ("test", ("01", "02"))):
+        root = tmp_path / "DRIVE" / split
+        for sub in ("images", "1st_manual", "mask"):
+            (root / sub).mkdir(parents=True)
+        for nn in ids:
+            vessel = np.zeros((32, 32), bool)
+            col = rng.integers(6, 24)
+            vessel[:, col : col + 2] = True
+            vessel[rng.integers(6, 24), :] = True
+            image = (rng.random((32, 32, 3)) * 60).astype(np.uint8)
+            image[vessel] += 150
+            image[~fov] = 0
+            tifffile.imwrite(root / "images" / f"{nn}_{split}.tif", image, compression="lzw")
+            gif(root / "1st_manual" / f"{nn}_manual1.gif", vessel)
+            gif(root / "mask" / f"{nn}_{split}_mask.gif", fov)
+    drive = tmp_path / "DRIVE"
+    common = ["--match", r"^(\d+)_", "--class", "vessel"]
+    assert main(["import", "masks", "--images", str(drive / "training/images"), "--masks",
+                 str(drive / "training/1st_manual"), "--fov", str(drive / "training/mask"), *common,
+                 "--split", "0.75", "--out", str(tmp_path / "drive_train")]) == 0  # fmt: skip
+    assert main(["import", "masks", "--images", str(drive / "test/images"), "--masks",
+                 str(drive / "test/1st_manual"), "--fov", str(drive / "test/mask"), *common,
+                 "--out", str(tmp_path / "drive_test")]) == 0  # fmt: skip
+    config = {"lr": 0.01, "epochs": 2, "val_every": 1, "batch_size": {"train": 3, "val": 1},
+              "input_size": {"width": 32, "height": 32}, "gpu_devices": [0],
+              "data_workers": {"train": 0, "val": 0},
+              "unetkit": {"model": "unet", "model_options": {"base_channels": 4, "depth": 2}, "seed": 0}}  # fmt: skip
+    (tmp_path / "train.json").write_text(json.dumps(config))
+    infer = {"model": {}, "mode": {"name": "full_image", "model_classes": {"add_suffix": "_unet"},
+             "save_probabilities": True, "threshold": 0.4, "postprocess": {"vessel": {"min_size": 3}}}}  # fmt: skip
+    (tmp_path / "infer.json").write_text(json.dumps(infer))
+    run = tmp_path / "runs" / "drive"
+    assert main(["train", "--project", str(tmp_path / "drive_train"), "--config", str(tmp_path / "train.json"),
+                 "--out", str(run), "--no-progress"]) == 0  # fmt: skip
+    assert main(["infer", "--model", str(run), "--project", str(tmp_path / "drive_test"), "--config",
+                 str(tmp_path / "infer.json"), "--out", str(tmp_path / "drive_pred")]) == 0  # fmt: skip
+    capsys.readouterr()
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--gt", str(tmp_path / "drive_test"), "--pred", str(tmp_path / "drive_pred"),
+                 "--sweep-threshold", "--json", str(out)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["neutral_pixels"] == 2 * int((~fov).sum()) and result["ignore_neutral"] is True
+    assert sum(map(sum, result["confusion_matrix"])) == 2 * int(fov.sum())  # every counted pixel is inside
+    assert result["roc_auc"]["pooled"] is not None and result["threshold_sweep"]["threshold"] is not None
