@@ -39,6 +39,8 @@ def connected(address: str | None):
     options = {"address": address, "logging_level": logging.WARNING, "log_to_driver": True}
     if address is None:
         options["include_dashboard"] = False
+    else:
+        _send_token_if_configured()
     try:
         ray.init(**options)
     except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -47,6 +49,19 @@ def connected(address: str | None):
         yield ray
     finally:
         ray.shutdown()
+
+
+def _send_token_if_configured() -> None:
+    """Ray 2.60 clusters started where a token exists (~/.ray/auth_token, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH)
+    require it; Ray itself sends it only for ``address="auto"``. Do the same for an explicit address when
+    RAY_AUTH_MODE is not set (a cluster without authentication ignores the token)."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # another Ray layout: RAY_AUTH_MODE=token still works
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def cluster_cpus(ray) -> int:
