@@ -29,7 +29,7 @@ def test_defaults_are_the_documented_ones():
     assert cfg.lr_decreasing.patience == 1000 and cfg.lr_decreasing.lr_divisor == 5
     assert cfg.loss_weights.bce == 1 and cfg.loss_weights.dice == 1
     assert cfg.validate_with_model_eval is True
-    assert cfg.unetkit.model == "unet_v2" and cfg.unetkit.amp == "off"
+    assert cfg.unetkit.model == "unet_v2" and cfg.unetkit.amp == "auto"
 
 
 def test_partial_nested_objects_merge_over_defaults():

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from unetkit.cli.arguments import add_command, add_model_args, add_progress_arg, check_at_least, options
+from unetkit.errors import ConfigError
 
 
 def register(subparsers) -> None:
@@ -24,7 +25,12 @@ def register(subparsers) -> None:
         "--config", metavar="FILE", help="inference config JSON (default: full_image, suffix _unet)"
     )
     p.add_argument(
-        "--out", required=True, metavar="DIR", help="output project folder (must not exist or be empty)"
+        "-o",
+        "--out",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="output project folder (must not exist or be empty)",
     )
     p.add_argument(
         "--onnx", metavar="FILE", help="exported ONNX model for --backend onnxruntime (default: export now)"
@@ -36,9 +42,36 @@ def register(subparsers) -> None:
         default=4,
         help="regions per forward pass (default 4; sliding_window: mode.batch_size)",
     )
-    p.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
+    p.add_argument(
+        "--amp",
+        nargs="?",
+        const=True,
+        default="auto",
+        choices=["auto", "off", "bf16", "fp16", True],
+        metavar="MODE",
+        help="precision: auto (default: bf16 + channels_last on CPUs with native bf16, AMP on CUDA, else fp32), "
+        "off, bf16, fp16; a bare --amp forces mixed precision (float16 on CUDA, bfloat16 on CPU)",
+    )
+    p.add_argument(
+        "--compile",
+        default="off",
+        choices=["off", "on", "auto"],
+        help="torch.compile the model (auto: when a short probe on the first batch shows a gain)",
+    )
     p.add_argument(
         "--tta", action="store_true", help="average over horizontal/vertical flips (4× the compute)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this machine; ray: model actors on a Ray cluster, one per GPU (see docs/scale.md)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="--engine ray: the cluster to join (default: start a local Ray instance)",
     )
     add_progress_arg(p)
 
@@ -53,9 +86,12 @@ def run(args: argparse.Namespace) -> int:
     check_at_least("--workers", args.workers, 1)
     check_at_least("--batch-size", args.batch_size, 1)
     config = load_config(args.config) if args.config else InferenceConfig()
+    if args.address is not None and args.engine != "ray":
+        raise ConfigError("--address needs --engine ray")
+    engine = _ray_engine(args, config) if args.engine == "ray" else None
     predictor = Predictor.from_checkpoint(
         args.model,
-        **options(args, "device", "backend", "amp", "tta"),
+        **options(args, "device", "backend", "amp", "tta", "compile"),
         onnx_path=args.onnx,
         gpu_device=config.model.gpu_device,
     )
@@ -68,9 +104,22 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.no_progress and sys.stderr.isatty(),
         config_file=args.config,
+        run=engine,
     )
+    where = f"; on Ray: {engine.nodes} node(s), {engine.actors} model actor(s)" if engine else ""
     print(
         f"model applied: {stats.images} images in {stats.seconds:.1f} s ({stats.images_per_second:.2f} img/s; "
-        f"model {stats.forward_seconds:.1f} s) -> {args.out}"
+        f"model {stats.forward_seconds:.1f} s{where}) -> {args.out}"
     )
     return 0
+
+
+def _ray_engine(args: argparse.Namespace, config):
+    """The Ray engine; this process then reads the checkpoint on the CPU (class map, output meta) only."""
+    from unetkit.inference.ray_engine import RayInference
+
+    if args.device is not None:
+        raise ConfigError("--device is for --engine local: Ray actors use one GPU each, or the CPU")
+    args.device = "cpu"
+    model_options = {**options(args, "backend", "amp", "tta", "compile"), "onnx_path": args.onnx}
+    return RayInference(args.model, config, address=args.address, options=model_options)

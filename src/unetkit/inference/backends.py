@@ -1,14 +1,15 @@
-"""Forward-pass backends: PyTorch (device, AMP) and ONNX Runtime. Both map N×C×h×w float32 → logits."""
+"""Forward-pass backends: PyTorch (device, AMP, channels_last, torch.compile) and ONNX Runtime (fp32).
+Both map N×C×h×w float32 → float32 logits / probabilities (softmax in fp32)."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from unetkit.errors import UnetkitError
+from unetkit.models.numerics import COMPILE_MODES, choose_compile, compile_module, resolve_numerics
 
 
 def resolve_device(device: str | None, gpu_device: int = 0) -> torch.device:
@@ -24,34 +25,43 @@ def resolve_device(device: str | None, gpu_device: int = 0) -> torch.device:
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model: torch.nn.Module, device: torch.device | str = "cpu", amp: bool = False):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: torch.device | str = "cpu",
+        amp: str | bool = "auto",
+        compile: str = "off",
+    ):
+        """``amp``: a :data:`~unetkit.models.numerics.AMP_MODES` mode (``True``/``False``: the old flag).
+        ``compile``: off, on, or auto (decided by a short probe on the first batch)."""
+        if compile not in COMPILE_MODES:
+            raise UnetkitError(
+                f"unknown compile mode {compile!r}; expected one of {', '.join(COMPILE_MODES)}"
+            )
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.amp = amp
-
-    def _autocast(self):
-        if not self.amp:
-            return nullcontext()
-        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        self.numerics = resolve_numerics(amp, self.device)
+        self.model = self.numerics.prepare_model(model.to(self.device).eval())
+        self.compile = compile
+        self.net = compile_module(self.model) if compile == "on" else self.model
 
     @torch.inference_mode()
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, non_blocking=True)
-        with self._autocast():
-            out = self.model(t)
+    def _forward(self, x: np.ndarray) -> torch.Tensor:
+        t = self.numerics.prepare_input(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+        if self.compile == "auto":  # decided once, on the first real batch
+            self.compile = "on" if choose_compile(self.model, t, self.numerics) else "off"
+            self.net = compile_module(self.model) if self.compile == "on" else self.model
+        with self.numerics.autocast():
+            out = self.net(t)
         if isinstance(out, (tuple, list)):  # U²-Net style: first output is the fused map
             out = out[0]
-        return out.float().cpu().numpy()
+        return out.float().contiguous()  # channels_last → NCHW rows for numpy
 
-    @torch.inference_mode()
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self._forward(x).cpu().numpy()
+
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, non_blocking=True)
-        with self._autocast():
-            out = self.model(t)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        return torch.softmax(out.float(), dim=1).cpu().numpy()
+        with torch.inference_mode():
+            return torch.softmax(self._forward(x), dim=1).cpu().numpy()
 
 
 class OnnxBackend:

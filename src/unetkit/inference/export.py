@@ -123,7 +123,7 @@ def check_parity(checkpoint_dir, onnx_path, *, tolerance: float = 1e-3, seed: in
 
     loaded = load_checkpoint(checkpoint_dir)
     card = loaded.card
-    torch_backend, ort_backend = TorchBackend(loaded.model), OnnxBackend(onnx_path)
+    torch_backend, ort_backend = TorchBackend(loaded.model, amp="off"), OnnxBackend(onnx_path)  # fp32 both
     stride = model_stride_of(card) or 16
     spatial = json.loads(ort_backend.metadata.get(ONNX_METADATA_KEY, "{}")).get("dynamic_spatial", True)
     w, h = card.input_size

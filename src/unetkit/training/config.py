@@ -118,7 +118,8 @@ class UnetkitOptions(_Strict):
     model: str = "unet_v2"
     model_options: dict[str, Any] = Field(default_factory=dict)
     loss: LossOptions = Field(default_factory=LossOptions)
-    amp: Literal["off", "fp16", "bf16"] = "off"
+    amp: Literal["auto", "off", "fp16", "bf16"] = "auto"  # auto: bf16 on CPUs with native bf16, AMP on CUDA
+    compile: Literal["off", "on", "auto"] = "off"  # torch.compile; auto: when a short probe shows a gain
     seed: int | None = Field(None, ge=0)
     deterministic: bool = False
     augment: AugmentOptions = Field(default_factory=AugmentOptions)

@@ -1,0 +1,207 @@
+"""Numerics of a forward pass: mixed precision (autocast dtype), memory format and ``torch.compile``.
+
+``amp`` modes (training config ``unetkit.amp``, ``unetkit infer --amp``, serving):
+
+* ``auto`` (default): bf16 autocast + channels_last on a CPU with native bf16 (AVX512-BF16 or AMX), AMP on CUDA
+  (bf16 where the GPU supports it, else fp16 with a GradScaler in training), fp32 anywhere else.
+* ``off``: fp32. ``bf16``: bf16 autocast (+ channels_last on the CPU). ``fp16``: CUDA only (fp32 on a CPU).
+
+Losses, metrics and sliding-window accumulators stay fp32: callers cast logits with ``.float()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger("unetkit.numerics")
+
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+COMPILE_MODES = ("off", "on", "auto")
+_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16): bf16 autocast then pays."""
+    caps = getattr(torch.cpu, "get_capabilities", None)
+    if caps is not None:
+        try:
+            found = caps()
+            return any(bool(found.get(flag)) for flag in _BF16_FLAGS)
+        except Exception:  # noqa: BLE001 - an old or odd build: read the kernel's flags instead
+            pass
+    return cpu_flags_have_bf16(Path("/proc/cpuinfo"))
+
+
+def cpu_flags_have_bf16(cpuinfo: Path) -> bool:
+    """Whether a ``/proc/cpuinfo``-style file lists ``avx512_bf16`` or ``amx_bf16`` among its flags."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return any(flag in line.split(":", 1)[1].split() for flag in _BF16_FLAGS)
+    return False
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """What a forward pass runs in: ``dtype`` (autocast; None = fp32) and the ``channels_last`` memory format."""
+
+    device_type: str
+    dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    @property
+    def label(self) -> str:
+        name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        return name + ("+channels_last" if self.channels_last else "")
+
+    @property
+    def needs_grad_scaler(self) -> bool:
+        return self.dtype == torch.float16
+
+    def autocast(self):
+        """The autocast context of the forward pass (a no-op in fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model in this memory format (in place; returns it)."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def resolve_numerics(amp: str | bool, device: torch.device | str) -> Numerics:
+    """The numerics an ``amp`` mode means on ``device``. ``True``/``False`` are the old flag: AMP (fp16 on CUDA,
+    bf16 on CPU) or fp32."""
+    dev = torch.device(device)
+    if amp is True:
+        amp = "fp16" if dev.type == "cuda" else "bf16"
+    elif amp is False:
+        amp = "off"
+    if amp not in AMP_MODES:
+        raise ValueError(f"unknown amp mode {amp!r}; expected one of {', '.join(AMP_MODES)}")
+    if amp == "off":
+        return Numerics(dev.type)
+    if dev.type == "cuda":
+        if amp == "auto":
+            amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return Numerics("cuda", torch.bfloat16 if amp == "bf16" else torch.float16)
+    if dev.type != "cpu":
+        return Numerics(dev.type)
+    if amp == "fp16":
+        log.warning("amp fp16 needs CUDA; running in fp32 on the CPU (use amp bf16 for CPU autocast)")
+        return Numerics("cpu")
+    if amp == "auto" and not cpu_native_bf16():
+        return Numerics("cpu")
+    return Numerics("cpu", torch.bfloat16, channels_last=True)
+
+
+class CompiledModule:
+    """``torch.compile(module)`` that falls back to the plain module, with a one-line warning, when compilation
+    (or a compiled call) fails; the fallback is permanent. Calls go to the compiled module otherwise."""
+
+    def __init__(self, module: torch.nn.Module, **options):
+        self.module = module
+        self.failed = False
+        try:
+            self.compiled = torch.compile(module, **options)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unsupported Python / platform
+            self._fall_back(exc)
+
+    def _fall_back(self, exc: BaseException) -> None:
+        self.failed = True
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        log.warning("torch.compile failed (%s: %s); running uncompiled", type(exc).__name__, first)
+
+    def __call__(self, *args, **kwargs):
+        if not self.failed:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - compiler errors of any kind: the eager module decides
+                self._fall_back(exc)
+        return self.module(*args, **kwargs)
+
+    def __getattr__(self, name):  # train()/eval()/parameters() … of the wrapped module
+        return getattr(self.module, name)
+
+
+def compile_module(module: torch.nn.Module, **options) -> CompiledModule:
+    """``module`` compiled with a clean fallback (see :class:`CompiledModule`)."""
+    return CompiledModule(module, **options)
+
+
+def _time_calls(fn: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def compile_gain(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    numerics: Numerics | None = None,
+    *,
+    train: bool = False,
+    calls: int = 3,
+) -> float:
+    """Measured speed-up of ``torch.compile`` on ``example`` (eager seconds / compiled seconds per call, after a
+    warm-up call on each side); 0.0 when compilation fails. ``train``: forward + backward, else inference."""
+    numerics = numerics or Numerics(example.device.type)
+    example = numerics.prepare_input(example)
+    if train:  # a copy: the probe's steps must not move the caller's BN statistics or gradients
+        module = copy.deepcopy(module)
+    compiled = CompiledModule(module)
+
+    def runner(net) -> Callable[[], object]:
+        def call():
+            with numerics.autocast():
+                out = net(example)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            if train:
+                out.float().mean().backward()
+            return out
+
+        def infer():
+            with torch.inference_mode():
+                return call()
+
+        return call if train else infer
+
+    eager_call, compiled_call = runner(module), runner(compiled)
+    eager_call()
+    compiled_call()
+    if compiled.failed:
+        return 0.0
+    eager = _time_calls(eager_call, calls)
+    fast = _time_calls(compiled_call, calls)
+    return 0.0 if compiled.failed else eager / fast
+
+
+def choose_compile(
+    module: torch.nn.Module, example: torch.Tensor, *probe, min_gain: float = 1.05, **options
+) -> bool:
+    """The ``auto`` choice: compile when a short probe (:func:`compile_gain`, same arguments) shows at least
+    ``min_gain``."""
+    gain = compile_gain(module, example, *probe, **options)
+    log.info("torch.compile probe: %.2f× %s", gain, "(compiling)" if gain >= min_gain else "(not compiling)")
+    return gain >= min_gain
