@@ -23,7 +23,12 @@ def add_model_args(
     """``--model CHECKPOINT_DIR``; with ``device_help`` also ``--backend`` and ``--device`` (default ``device``)."""
     parser.add_argument("--model", required=True, metavar="CHECKPOINT_DIR", help="checkpoint folder")
     if device_help:
-        parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+        parser.add_argument(
+            "--backend",
+            choices=("torch", "onnxruntime"),
+            default="torch",
+            help="run the network with PyTorch or with ONNX Runtime",
+        )
         parser.add_argument("--device", default=device, help=device_help)
 
 

@@ -10,8 +10,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="generate a synthetic vessels project, run the tutorial DTL graph, train, infer, evaluate, report",
     )
-    p.add_argument("--out", default="demo_out", help="output folder (new or empty; default: demo_out)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "-o", "--out", "--output", default="demo_out", help="output folder (new or empty; default: demo_out)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data, the DTL run and training")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's training epochs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

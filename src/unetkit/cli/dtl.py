@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     _add_graph_args(
         run, True, "input projects; a data layer src 'project/dataset' names a project by folder name"
     )
-    run.add_argument("--out", required=True, help="output project folder (new or empty)")
+    run.add_argument("-o", "--out", "--output", required=True, help="output project folder (new or empty)")
     run.add_argument("--seed", type=int, default=None, help="make the run reproducible")
     run.add_argument("--workers", type=int, default=1, help="worker processes (output identical for any N)")
     run.add_argument(
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 
     draw = sub.add_parser("draw", help="draw the graph as .svg, .png or .dot")
     draw.add_argument("graph", help="graph JSON file")
-    draw.add_argument("-o", "--output", required=True, help="FILE.svg | FILE.png | FILE.dot")
+    draw.add_argument("-o", "--out", "--output", required=True, help="FILE.svg | FILE.png | FILE.dot")
     draw.add_argument(
         "--engine",
         choices=("auto", "graphviz", "matplotlib"),
@@ -133,6 +133,6 @@ def cmd_draw(args) -> int:
     from unetkit.dtl.graph import load_graph
 
     graph = load_graph(args.graph)
-    used = draw_graph(graph, args.output, engine=args.engine)
-    print(f"wrote {args.output} ({used})")
+    used = draw_graph(graph, args.out, engine=args.engine)
+    print(f"wrote {args.out} ({used})")
     return 0

@@ -16,7 +16,12 @@ def register(subparsers) -> None:
     m.add_argument("--images", required=True, metavar="DIR", help="image folder")
     m.add_argument("--masks", required=True, metavar="DIR", help="mask folder (may be the image folder)")
     m.add_argument(
-        "--out", required=True, metavar="DIR", help="new project folder (must not exist or be empty)"
+        "-o",
+        "--out",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="new project folder (must not exist or be empty)",
     )
     m.add_argument(
         "--class", dest="class_name", default="vessel", metavar="NAME", help="class of binary masks"
@@ -51,8 +56,10 @@ def register(subparsers) -> None:
 
     v = sub.add_parser("mvtec", help="one MVTec AD category (train/good, test/<defect>, ground_truth)")
     v.add_argument("category", metavar="CATEGORY_DIR")
-    v.add_argument("--out", required=True, metavar="DIR")
-    v.add_argument("--class", dest="class_name", default="defect", metavar="NAME")
+    v.add_argument("-o", "--out", "--output", required=True, metavar="DIR", help="new project folder")
+    v.add_argument(
+        "--class", dest="class_name", default="defect", metavar="NAME", help="class of defect pixels"
+    )
     v.add_argument("--per-defect-classes", action="store_true", help="one class per defect type")
     v.add_argument("--no-split-tags", action="store_true", help="do not tag images train/test")
     v.set_defaults(func=run_mvtec)

@@ -22,7 +22,10 @@ def register(subparsers) -> None:
 
     r = sub.add_parser("render", help="write class-index PNG masks and colour overlays")
     r.add_argument("dir", metavar="DIR")
-    r.add_argument("out", metavar="OUT", help="output folder")
+    r.add_argument("out", metavar="OUT", nargs="?", default=argparse.SUPPRESS, help="output folder")
+    r.add_argument(
+        "-o", "--out", "--output", metavar="OUT", help="output folder (instead of the OUT argument)"
+    )
     r.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
     r.add_argument("--no-overlays", action="store_true", help="write only the masks")
     r.set_defaults(func=run_render)
@@ -70,6 +73,8 @@ def run_render(args: argparse.Namespace) -> int:
     from unetkit.errors import ConfigError
     from unetkit.project.report import render_project
 
+    if args.out is None:
+        raise ConfigError("the output folder is missing: unetkit project render DIR OUT (or --out OUT)")
     if not 0.0 <= args.alpha <= 1.0:
         raise ConfigError(f"--alpha must be between 0 and 1, got {args.alpha}")
     summary = render_project(args.dir, args.out, alpha=args.alpha, overlays=not args.no_overlays)

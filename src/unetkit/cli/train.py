@@ -12,7 +12,14 @@ def register(subparsers) -> None:
     p = add_command(subparsers, "train", "train a segmentation model on a project (UNet V2 config)", run)
     p.add_argument("--project", required=True, help="Supervisely project folder")
     p.add_argument("--config", help="training config JSON (the original UNet V2 fields + optional 'unetkit')")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, charts)")
+    p.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        required=True,
+        metavar="RUN_DIR",
+        help="run folder (checkpoints, logs, charts)",
+    )
     p.add_argument("--model", help="registered model name; overrides config unetkit.model (default unet_v2)")
     p.add_argument("--init", metavar="CHECKPOINT", help="initial weights (checkpoint folder or model.pt), "
                    "used as weights_init_type says")  # fmt: skip

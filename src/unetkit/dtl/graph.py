@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from unetkit.config_base import (
     describe_validation_error,
+    did_you_mean,
     find_nonfinite,
     nonfinite_message,
     read_json,
@@ -155,7 +156,7 @@ def _check_structure(layers: list[Layer]) -> tuple[dict[str, list[Layer]], list[
                     layer.index,
                     layer.action,
                     f"src[{i}]",
-                    f'placeholder "{name}" is produced by no layer. '
+                    f'placeholder "{name}" is produced by no layer{did_you_mean(name, producers)}. '
                     "Graph has several connected components. Only one is allowed.",
                 )
     succ = {

@@ -218,7 +218,13 @@ def meta_path_of(project_dir: Path) -> Path:
 class Project:
     """A project folder read from disk: meta + datasets (annotations are parsed lazily, per item)."""
 
-    def __init__(self, path: Path, meta: ProjectMeta, datasets: list[Dataset]):
+    def __init__(self, path: Path, meta: ProjectMeta | None = None, datasets: list[Dataset] | None = None):
+        """``Project(path)`` reads the folder (as :meth:`read`); with ``meta`` and ``datasets`` it wraps them."""
+        if meta is None and datasets is None:
+            read = Project.read(path)
+            meta, datasets = read.meta, read.datasets
+        if meta is None or datasets is None:
+            raise TypeError("give both meta and datasets, or neither (Project(path) reads the folder)")
         self.path = Path(path)
         self.name = self.path.name
         self.meta = meta
