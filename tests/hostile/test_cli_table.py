@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from training.conftest import make_project as make_train_project
+from training.conftest import tiny_config
+
 from .builders import BOMB_SIDE, bitmap, bitmap_bomb_data, make_project, png_bomb, polygon, small_bitmap_data
 from .runner import run_cli, tree_digest
 
@@ -71,6 +74,26 @@ def _linked_image(command: str) -> Callable[[Path], list[str]]:
     return build
 
 
+def _train(out: str, prepare=None) -> Callable[[Path], list[str]]:
+    def build(tmp: Path) -> list[str]:
+        make_train_project(tmp / "in", n_train=2, n_val=1, size=16)
+        (tmp / "train.json").write_text(json.dumps(tiny_config(epochs=1)))
+        if prepare is not None:
+            prepare(tmp)
+        return ["train", "--project", "in", "--config", "train.json", "--out", out]
+
+    return build
+
+
+def _make_file(tmp: Path) -> None:
+    (tmp / "run").write_text("not a folder")
+
+
+def _make_full(tmp: Path) -> None:
+    (tmp / "run").mkdir()
+    (tmp / "run" / "notes.txt").write_text("mine")
+
+
 BOMB = [bitmap([0, 0], bitmap_bomb_data())]
 SIDE = f"{BOMB_SIDE}x{BOMB_SIDE}"
 ANN = "ann/a.png.json"
@@ -110,6 +133,9 @@ CASES = [
     Case("image linked outside: validate", _linked_image("validate"), ("a.png", "outside the project")),
     Case("image linked outside: render", _linked_image("render"), ("a.png", "outside the project")),
     Case("image linked outside: dtl run", _linked_image("dtl"), ("a.png", "outside the project")),
+    Case("train --out an existing file", _train("run", _make_file), ("run", "not a folder")),
+    Case("train --out inside its project", _train("in/runs"), ("in/runs", "refusing to write into")),
+    Case("train --out a non-empty folder", _train("run", _make_full), ("run", "not empty")),
 ]  # fmt: skip
 
 

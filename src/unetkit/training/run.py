@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,9 +81,8 @@ def train(
     ``config.unetkit.model``. ``init`` is a checkpoint folder (or state-dict file) used as
     ``weights_init_type`` says. ``resume`` continues the run in ``out_dir`` from its last checkpoint.
     """
-    import torch.multiprocessing as mp
 
-    from unetkit.ports import free_port
+    from unetkit.project.output_folder import check_output_folder
     from unetkit.training import ddp
     from unetkit.training.charts import read_metrics
     from unetkit.training.loop import run_process
@@ -92,6 +92,9 @@ def train(
     if out_dir is None:
         raise ConfigError("an output folder (--out) is required")
     run = RunDir(out_dir)
+    if resume or not run.has_run():  # an existing run without --resume: prepare_new says to pass --resume
+        check_output_folder(run.path, sources=[project_dir], resume=resume)
+    new_folder = not resume and not run.path.exists()
     if resume:
         if not run.path.is_dir():
             raise ConfigError("cannot resume: the run folder does not exist", file=run.path)
@@ -128,6 +131,22 @@ def train(
             run.prepare_new(cfg.settings())
         else:
             run.checkpoints.mkdir(parents=True, exist_ok=True)
+    try:
+        _run_processes(run_process, job, plan, prepared)
+    except BaseException:
+        if writer and new_folder and run.load_state() is None:  # failed before its first checkpoint
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+    return TrainResult(
+        run.path, run.read_pointer("last"), run.read_pointer("best"), read_metrics(run.path / "metrics.jsonl")
+    )
+
+
+def _run_processes(run_process, job, plan, prepared) -> None:
+    import torch.multiprocessing as mp
+
+    from unetkit.ports import free_port
+
     if plan.world > 1 and not plan.torchrun:
         ctx = mp.get_context("spawn")
         errors = ctx.SimpleQueue()
@@ -141,9 +160,6 @@ def train(
             raise UnetkitError(f"a training process failed: {exc}") from exc
     else:
         run_process(0, job, plan, None, prepared=prepared if plan.world == 1 else None)
-    return TrainResult(
-        run.path, run.read_pointer("last"), run.read_pointer("best"), read_metrics(run.path / "metrics.jsonl")
-    )
 
 
 def _adopt_checkpoint_model(cfg: TrainConfig, init: Path) -> TrainConfig:
