@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training.conftest import make_project as make_train_project
 from training.conftest import tiny_config
+from unetkit.project import write_image
 
 from .builders import BOMB_SIDE, bitmap, bitmap_bomb_data, make_project, png_bomb, polygon, small_bitmap_data
 from .runner import run_cli, tree_digest
@@ -85,6 +87,16 @@ def _train(out: str, prepare=None) -> Callable[[Path], list[str]]:
     return build
 
 
+def _import_mismatch(tmp: Path) -> list[str]:
+    """Two image/mask pairs, the second mask of the wrong size: refused after the first item is written."""
+    for folder in ("ims", "masks"):
+        (tmp / folder).mkdir()
+    for name, mask_side in (("a.png", 8), ("b.png", 9)):
+        write_image(tmp / "ims" / name, np.zeros((8, 8, 3), np.uint8))
+        write_image(tmp / "masks" / name, np.zeros((mask_side, mask_side), np.uint8))
+    return ["import", "masks", "--images", "ims", "--masks", "masks", "--out", "out"]
+
+
 def _make_file(tmp: Path) -> None:
     (tmp / "run").write_text("not a folder")
 
@@ -133,6 +145,7 @@ CASES = [
     Case("image linked outside: validate", _linked_image("validate"), ("a.png", "outside the project")),
     Case("image linked outside: render", _linked_image("render"), ("a.png", "outside the project")),
     Case("image linked outside: dtl run", _linked_image("dtl"), ("a.png", "outside the project")),
+    Case("import: a bad mask after a good one", _import_mismatch, ("masks/b.png", "differs from image b.png")),
     Case("train --out an existing file", _train("run", _make_file), ("run", "not a folder")),
     Case("train --out inside its project", _train("in/runs"), ("in/runs", "refusing to write into")),
     Case("train --out a non-empty folder", _train("run", _make_full), ("run", "not empty")),

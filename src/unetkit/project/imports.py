@@ -23,6 +23,7 @@ from unetkit.project.mask_files import (
     read_mask,
 )
 from unetkit.project.meta import ObjClass, ProjectMeta, TagMeta, random_color
+from unetkit.project.output_folder import new_output_folder
 
 CHASE_MASK_SUFFIX = "_1stHO"
 NEUTRAL_COLOR = "#808080"
@@ -179,22 +180,22 @@ def import_masks(
     names = [img.name for img, _ in pairs]
     meta = ProjectMeta(classes, _tag_metas(tag, split))
     tags = _split_tags(names, tag, split, seed)
-    writer = ProjectWriter(
-        out_dir, meta, sources=[d for d in (images_dir, masks_dir, fov_dir) if d is not None]
-    )
-    for img, mask_path in pairs:
-        mask = read_mask(mask_path)
-        h, w = image_size(img)
-        if mask.shape != (h, w):
-            raise FormatError(
-                f"mask size {mask.shape[0]}x{mask.shape[1]} differs from image {img.name} ({h}x{w})",
-                file=mask_path,
-            )
-        labels = mask_to_labels(mask, value_map, class_name, file=mask_path)
-        if img in fovs:
-            outside = _fov_label(fovs[img], (h, w), neutral)
-            labels += [outside] if outside is not None else []  # drawn last: wins over the mask's classes
-        writer.add_item(dataset, img.name, img, Annotation(h, w, labels, tags[img.name]))
+    sources = [d for d in (images_dir, masks_dir, fov_dir) if d is not None]
+    with new_output_folder(out_dir, sources=sources) as staging:  # a failed import leaves nothing
+        writer = ProjectWriter(staging, meta)
+        for img, mask_path in pairs:
+            mask = read_mask(mask_path)
+            h, w = image_size(img)
+            if mask.shape != (h, w):
+                raise FormatError(
+                    f"mask size {mask.shape[0]}x{mask.shape[1]} differs from image {img.name} ({h}x{w})",
+                    file=mask_path,
+                )
+            labels = mask_to_labels(mask, value_map, class_name, file=mask_path)
+            if img in fovs:
+                outside = _fov_label(fovs[img], (h, w), neutral)
+                labels += [outside] if outside is not None else []  # drawn last: wins over the mask's classes
+            writer.add_item(dataset, img.name, img, Annotation(h, w, labels, tags[img.name]))
     return Project.read(out_dir)
 
 
@@ -236,16 +237,17 @@ def import_mvtec(
     if tag_splits:
         tag_metas += [TagMeta("train", color="#00FF00"), TagMeta("test", color="#0000FF")]
     meta = ProjectMeta([ObjClass(t, "bitmap", colors[t]) for t in titles], tag_metas)
-    writer = ProjectWriter(out_dir, meta, sources=[root])
-    for split, name, img, mask_path, defect in entries:
-        h, w = image_size(img)
-        labels = []
-        if mask_path is not None:
-            mask = read_mask(mask_path)
-            if mask.shape != (h, w):
-                raise FormatError(f"mask size differs from image {img.name} ({h}x{w})", file=mask_path)
-            title = defect if per_defect_classes else class_name
-            labels = mask_to_labels(mask, None, title, file=mask_path)
-        tags = [Tag("defect", defect)] + ([Tag(split)] if tag_splits else [])
-        writer.add_item(split, name, img, Annotation(h, w, labels, tags))
+    with new_output_folder(out_dir, sources=[root]) as staging:  # a failed import leaves nothing
+        writer = ProjectWriter(staging, meta)
+        for split, name, img, mask_path, defect in entries:
+            h, w = image_size(img)
+            labels = []
+            if mask_path is not None:
+                mask = read_mask(mask_path)
+                if mask.shape != (h, w):
+                    raise FormatError(f"mask size differs from image {img.name} ({h}x{w})", file=mask_path)
+                title = defect if per_defect_classes else class_name
+                labels = mask_to_labels(mask, None, title, file=mask_path)
+            tags = [Tag("defect", defect)] + ([Tag(split)] if tag_splits else [])
+            writer.add_item(split, name, img, Annotation(h, w, labels, tags))
     return Project.read(out_dir)

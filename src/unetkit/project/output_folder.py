@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from unetkit import atomic
-from unetkit.errors import UnetkitError
+from unetkit.errors import FormatError
 
 
 def check_output_folder(out, *, sources: Iterable = (), resume: bool = False) -> Path:
@@ -17,11 +17,11 @@ def check_output_folder(out, *, sources: Iterable = (), resume: bool = False) ->
     for src in sources:
         a, b = out.resolve(), Path(src).resolve()
         if a == b or b in a.parents or a in b.parents:
-            raise UnetkitError(f"refusing to write into (or around) the input {src}", file=out)
+            raise FormatError(f"refusing to write into the source project or input folder {src}", file=out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise UnetkitError("the output exists and is not a folder", file=out)
+        raise FormatError("output path exists and is not a folder", file=out)
     if not resume and out.is_dir() and any(out.iterdir()):
-        raise UnetkitError("the output folder exists and is not empty (refusing to overwrite)", file=out)
+        raise FormatError("output folder exists and is not empty (refusing to overwrite)", file=out)
     return out
 
 
@@ -34,4 +34,4 @@ def new_output_folder(out, *, sources: Iterable = ()) -> Iterator[Path]:
         with atomic.write_folder(out) as staging:
             yield staging
     except FileExistsError as exc:  # someone else wrote there meanwhile
-        raise UnetkitError(str(exc), file=out) from None
+        raise FormatError(str(exc), file=out) from None
