@@ -6,6 +6,7 @@ The names a notebook needs, each loaded on first use so that ``import unetkit`` 
     project = unetkit.Project.read("lemons")
     result = unetkit.train("lemons", "train_config.json", "runs/lemons")
     predictor = unetkit.Predictor.from_checkpoint(result.best_checkpoint)
+    run = unetkit.auto("lemons", "runs/auto", budget="15m")   # self-configuring (docs/auto.md)
 """
 
 import importlib
@@ -20,6 +21,7 @@ _EXPORTS = {
     "Predictor": "unetkit.inference",
     "load_checkpoint": "unetkit.models.checkpoint",
     "train": "unetkit.training",
+    "auto": "unetkit.auto",
 }
 
 __all__ = sorted(_EXPORTS)

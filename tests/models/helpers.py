@@ -22,6 +22,7 @@ SMALL_OPTIONS: dict[str, dict] = {
     "u2net": {},
     "u2netp": {},
     "vnet": {"base_channels": 4},
+    "ensemble": {"member": "unet", "member_options": {"base_channels": 4, "depth": 2}, "count": 2},
 }
 
 

@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     add_model_args(p, device_help="torch device (default: cuda:<model.gpu_device> if available, else cpu)")
     p.add_argument("--project", required=True, metavar="DIR", help="input project folder")
     p.add_argument(
-        "--config", metavar="FILE", help="inference config JSON (default: full_image, suffix _unet)"
+        "--config",
+        metavar="FILE",
+        help="inference config JSON (default: the settings an `auto` run chose, else full_image, suffix _unet)",
     )
     p.add_argument(
         "-o",
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_at_least("--workers", args.workers, 1)
     check_at_least("--batch-size", args.batch_size, 1)
-    config = load_config(args.config) if args.config else InferenceConfig()
+    config = load_config(args.config) if args.config else _card_config(args) or InferenceConfig()
     if args.address is not None and args.engine != "ray":
         raise ConfigError("--address needs --engine ray")
     engine = _ray_engine(args, config) if args.engine == "ray" else None
@@ -112,6 +114,18 @@ def run(args: argparse.Namespace) -> int:
         f"model {stats.forward_seconds:.1f} s{where}) -> {args.out}"
     )
     return 0
+
+
+def _card_config(args: argparse.Namespace):
+    """The inference settings an ``auto`` run stores in its model card (and its TTA choice), if any."""
+    from unetkit.inference.config import parse_config
+    from unetkit.models.checkpoint import read_card
+
+    plan = read_card(args.model).provenance.plan or {}
+    if "inference" not in plan:
+        return None
+    args.tta = args.tta or bool(plan.get("tta"))
+    return parse_config(plan["inference"], file=f"{args.model} (the model card's plan)")
 
 
 def _ray_engine(args: argparse.Namespace, config):

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "unetkit.cli.import_masks",
     "unetkit.cli.dtl",
     "unetkit.cli.train",
+    "unetkit.cli.auto",
     "unetkit.cli.infer",
     "unetkit.cli.evaluate",
     "unetkit.cli.export",

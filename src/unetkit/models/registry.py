@@ -20,7 +20,7 @@ class ModelSpec:
 
 
 _MODELS: dict[str, ModelSpec] = {}
-_ARCH_MODULES = ("unet_v2", "unet", "fcn", "resunet", "inception_unet", "u2net", "vnet")
+_ARCH_MODULES = ("unet_v2", "unet", "fcn", "resunet", "inception_unet", "u2net", "vnet", "ensemble")
 _loaded = False
 
 

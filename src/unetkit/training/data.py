@@ -22,6 +22,7 @@ from unetkit.models.preprocess import conform_channels, normalize, resize_image,
 from unetkit.project import Annotation, Item, Project, ProjectMeta, load_json, rasterize, read_pixels
 from unetkit.training import augment
 from unetkit.training.config import TrainConfig
+from unetkit.training.multilabel import NO_CLASS, neutral_flag, rasterize_labelsets
 
 log = logging.getLogger("unetkit.training")
 MAX_RETRIES = 100
@@ -60,6 +61,25 @@ def split_by_tags(project: Project, cfg: TrainConfig) -> dict[str, list[SampleRe
     return found
 
 
+def split_by_names(project: Project, split: dict[str, list[str]]) -> dict[str, list[SampleRef]]:
+    """The train / val images named ``"dataset/name"`` (the seam cross-validation uses instead of tags)."""
+    items = {f"{it.dataset}/{it.name}": it for it in project.items()}
+    found: dict[str, list[SampleRef]] = {}
+    for part in ("train", "val"):
+        names = split.get(part) or []
+        missing = [n for n in names if n not in items]
+        if missing:
+            raise ConfigError(f"{len(missing)} {part} image(s) not in the project, e.g. {missing[0]!r}")
+        if not names:
+            raise ConfigError(f"no {part} images")
+        refs = []
+        for name in names:
+            ann = items[name].read_annotation(project.meta)
+            refs.append(SampleRef(items[name], ann.height, ann.width))
+        found[part] = refs
+    return found
+
+
 def tile_refs(refs: list[SampleRef], tile_h: int, tile_w: int) -> list[SampleRef]:
     """Expand each image into non-overlapping input-size tiles (validation in patch-sampling mode)."""
     return [
@@ -70,7 +90,8 @@ def tile_refs(refs: list[SampleRef], tile_h: int, tile_w: int) -> list[SampleRef
 
 
 class SegmentationDataset(Dataset):
-    """Yields {"image": float32 3×H×W, "target": int64 H×W, "failed": [(index, message), ...]}."""
+    """Yields {"image": float32 C×H×W, "target": int64 H×W, "failed": [(index, message), ...]}; the target holds
+    class indices, or for a multi-label class map the packed classes of :mod:`unetkit.training.multilabel`."""
 
     def __init__(
         self,
@@ -89,6 +110,10 @@ class SegmentationDataset(Dataset):
         self.meta = meta
         self.class_map = {**indexing.class_title_to_idx, cfg.special_classes.neutral: indexing.neutral_index}
         self.neutral = indexing.neutral_index
+        self.multilabel = indexing.multilabel  # targets packed: bit k = class k, bit K = neutral
+        if self.multilabel:
+            self.class_map[cfg.special_classes.background] = NO_CLASS
+            self.neutral = neutral_flag(indexing.num_classes)
         self.width, self.height = cfg.input_size.width, cfg.input_size.height
         self.pre = preprocessing or Preprocessing(input_size=(self.width, self.height))
         self.in_channels = in_channels
@@ -116,7 +141,10 @@ class SegmentationDataset(Dataset):
                     file=ref.item.ann_path,
                     json_path=f"$.objects[{i}].classTitle",
                 )
-        labels = rasterize(ann, self.class_map, dtype=np.int32, file=ref.item.ann_path)
+        if self.multilabel:
+            labels = rasterize_labelsets(ann, self.class_map, file=ref.item.ann_path)
+        else:
+            labels = rasterize(ann, self.class_map, dtype=np.int32, file=ref.item.ann_path)
         if labels.shape != image.shape[:2]:  # annotation size differs from the image: align the GT
             labels = resize_labels(labels, image.shape[1], image.shape[0])
         # GT at original size, then nearest; image bicubic (docs/original-behaviour.md, "Training samples")

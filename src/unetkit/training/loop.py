@@ -6,7 +6,6 @@ Original behaviour: docs/original-behaviour.md, "EvalPlanner", "LR policy" and "
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -16,8 +15,9 @@ from torch import nn
 
 from unetkit.errors import ConfigError, UnetkitError
 from unetkit.models import create_model
-from unetkit.models.card import ModelCard, Preprocessing, Provenance
+from unetkit.models.card import ModelCard, Provenance
 from unetkit.models.checkpoint import load_state_dict_flexible, load_state_file, save_checkpoint
+from unetkit.models.numerics import choose_compile, compile_module, resolve_numerics
 from unetkit.training import ddp, init_weights
 from unetkit.training.data import (
     CorruptionTracker,
@@ -59,7 +59,8 @@ class Trainer:
         self.project, self.indexing = prep.project, prep.indexing
         self.num_classes = self.indexing.num_classes
         self.neutral = self.indexing.neutral_index
-        self.binary = self.num_classes == 2
+        self.multilabel = self.indexing.multilabel  # sigmoid channels, packed targets
+        self.binary = self.num_classes == 2 and not self.multilabel
         crop = cfg.unetkit.patch_sampling.mode == "random_crop"
         val_refs = prep.splits["val"]
         if crop:
@@ -67,9 +68,12 @@ class Trainer:
         workers = cfg.data_workers
         cache = cfg.unetkit.cache_mb * 2**20
         meta = self.project.meta
-        self.train_set = SegmentationDataset(prep.splits["train"], meta, self.indexing, cfg, train=True,
+        self.train_set = SegmentationDataset(prep.splits["train"], meta, self.indexing, cfg, prep.preprocessing,
+                                             in_channels=prep.in_channels, train=True,
                                              seed=job.seed, cache_bytes=cache // max(1, workers.train))  # fmt: skip
-        self.val_set = SegmentationDataset(val_refs, meta, self.indexing, cfg, train=False, seed=job.seed,
+        self.val_set = SegmentationDataset(val_refs, meta, self.indexing, cfg, prep.preprocessing,
+                                           in_channels=prep.in_channels, train=False,
+                                           seed=job.seed,
                                            cache_bytes=cache // max(1, workers.val))  # fmt: skip
         self.train_sampler = ShardSampler(len(self.train_set), shuffle=True, seed=job.seed, rank=self.rank,
                                           world=self.world, batch_size=plan.batch_train)  # fmt: skip
@@ -88,13 +92,14 @@ class Trainer:
         options = creation_options(cfg)
         if self.state is not None or (job.init is not None and cfg.weights_init_type == "continue_training"):
             options.pop("encoder_weights", None)  # every weight comes from the checkpoint
+        options.setdefault("in_channels", prep.in_channels)
         self.model = create_model(self.model_name, self.num_classes, **options)
         self.card = ModelCard(
             model=self.model_name,
             model_options=cfg.unetkit.model_options,
             in_channels=getattr(self.model, "in_channels", 3),
             classes=self.indexing,
-            preprocessing=Preprocessing(input_size=(cfg.input_size.width, cfg.input_size.height)),
+            preprocessing=prep.preprocessing,
             settings=cfg.settings(),
         )
         if self.state is not None:
@@ -110,6 +115,8 @@ class Trainer:
                 raise ConfigError("Unable to continue_training, config for previous training wasn't found.")
             log.info("Weights will not be inited.")
         self.model.to(self.device)
+        self.numerics = resolve_numerics(cfg.unetkit.amp, self.device)
+        self.numerics.prepare_model(self.model)
         self.net: nn.Module = self.model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -120,17 +127,18 @@ class Trainer:
                     "%d parameters never get a gradient (e.g. %s); excluded from DDP", len(frozen), frozen[0]
                 )
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if self._want_compile(plan.batch_train):
+            self.net = compile_module(self.net)
 
         lc = cfg.unetkit.loss
         self.criterion, self.loss_name = build_criterion(
             lc.name, self.num_classes, self.neutral, w_bce=cfg.loss_weights.bce, w_dice=cfg.loss_weights.dice,
-            class_weights=class_weights(cfg, self.indexing), focal_gamma=lc.focal_gamma,
+            class_weights=class_weights(cfg, self.indexing), focal_gamma=lc.focal_gamma, multilabel=self.multilabel,
         )  # fmt: skip
         self.policy = LRPolicyWithPatience(cfg.lr, cfg.lr_decreasing.patience, cfg.lr_decreasing.lr_divisor)
         self.optimizer = self._new_optimizer(cfg.lr)
         self.planner = EvalPlanner(cfg.epochs, cfg.val_every)
-        self.amp_dtype = self._amp_dtype()
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.numerics.needs_grad_scaler else None
         self.checkpoints: list[dict] = []
         self.global_iter = 0
         self.start_epoch, self.start_batch = 0, 0
@@ -140,6 +148,7 @@ class Trainer:
         if self.state is not None:
             self._restore(self.state)
         self.log = None
+        self.preview = ValidationPreview.for_classes(self.indexing) if self.is_main else None
         if self.is_main:
             offset = int(self.state["metrics_offset"]) if self.state is not None else None
             self.log = RunLog(self.run.path, resume_offset=offset,
@@ -147,22 +156,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup helpers
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        self.preview = ValidationPreview.for_classes(self.indexing) if self.is_main else None
         return torch.optim.Adam(self.model.parameters(), lr=lr)
 
-    def _amp_dtype(self) -> torch.dtype | None:
-        amp = self.cfg.unetkit.amp
-        if amp == "off":
-            return None
-        if amp == "fp16" and self.device.type != "cuda":
-            log.warning("amp fp16 needs CUDA; training in fp32 on the CPU (use amp bf16 for CPU autocast)")
-            return None
-        return torch.float16 if amp == "fp16" else torch.bfloat16
-
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+    def _want_compile(self, batch: int) -> bool:
+        """``compile``: on; off; auto = a short forward+backward probe at the training batch shape shows a gain."""
+        mode = self.cfg.unetkit.compile
+        if mode != "auto":
+            return mode == "on"
+        size = self.cfg.input_size
+        example = torch.randn(batch, getattr(self.model, "in_channels", 3), size.height, size.width,
+                              device=self.device)  # fmt: skip
+        return choose_compile(self.model, example, self.numerics, train=True)
 
     def _restore(self, s: dict) -> None:
         if int(s["world"]) != self.world:
@@ -201,8 +205,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, net: nn.Module):
-        with self._autocast():
-            out = net(x)
+        with self.numerics.autocast():
+            out = net(self.numerics.prepare_input(x))
         outs = out if isinstance(out, (tuple, list)) else (out,)
         loss = sum(self.criterion(o.float(), y) for o in outs)  # deep supervision: equal weights (U²-Net)
         return loss, outs[0]
@@ -219,7 +223,7 @@ class Trainer:
             self.scaler.scale(loss).backward()
         else:
             loss.backward()
-        m = batch_metrics(logits.float(), y, self.neutral, self.binary)
+        m = batch_metrics(logits.float(), y, self.neutral, self.binary, multilabel=self.multilabel)
         vec = torch.stack([torch.isfinite(loss.detach()).float(), loss.detach(), m["accuracy"],
                            m.get("dice", torch.zeros((), device=self.device))]).float()  # fmt: skip
         vec = ddp.all_reduce_sum(vec)
@@ -246,7 +250,7 @@ class Trainer:
         # the plain module: no DDP collectives inside the (uneven) validation loop
         return run_validation(
             self.model, self.val_loader, lambda x, y: self._forward_loss(x, y, self.model), device=self.device,
-            num_classes=self.num_classes, neutral=self.neutral, binary=self.binary,
+            num_classes=self.num_classes, neutral=self.neutral, binary=self.binary, multilabel=self.multilabel,
             class_title_to_idx=self.indexing.class_title_to_idx, tracker=self.val_errors,
             eval_mode=self.cfg.validate_with_model_eval, preview=self.preview,
         )  # fmt: skip
@@ -277,12 +281,12 @@ class Trainer:
         if not self.is_main:
             return
         self.log.write({"type": "val", "epoch": epoch_flt, "iteration": self.global_iter, "metrics": metrics})
-        provenance = Provenance(
-            epoch=epoch_flt,
-            iteration=self.global_iter,
         grid = self.preview.grid()  # input | ground truth | prediction of the first validation images
         if grid is not None:
             self.log.image("val/predictions", grid, self.global_iter)
+        provenance = Provenance(
+            epoch=epoch_flt,
+            iteration=self.global_iter,
             val_metrics=metrics,
             best_now=best_now,
             seed=self.job.seed,
@@ -318,6 +322,10 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ main loop
+    def _past_deadline(self) -> bool:
+        """True once the job's wall-clock deadline (``time.time()``; single-process runs) has passed."""
+        return self.job.deadline is not None and self.world == 1 and time.time() >= self.job.deadline
+
     def fit(self) -> None:
         """Train to the end (or raise); the progress bar and log files are closed in any case."""
         try:
@@ -330,7 +338,7 @@ class Trainer:
         cfg, ipe = self.cfg, self.iters_per_epoch
         if self.log:
             self.log.message(
-                f"{self.loss_name} loss ({'binary' if self.binary else 'multiclass'}: {self.num_classes} classes), "
+                f"{self.loss_name} loss ({'multi-label' if self.multilabel else 'binary' if self.binary else 'multiclass'}: {self.num_classes} classes), "
                 f"model {self.model_name}, {len(self.train_set)} train / {len(self.val_set)} val samples, "
                 f"{ipe} iterations per epoch, {self.world} process(es) on {self.device.type}, batch "
                 f"{self.plan.batch_train}×{self.world}"
@@ -373,6 +381,16 @@ class Trainer:
                     self.planner.validation_performed()
                     self._validate_and_checkpoint(epoch, it + 1, epoch_flt, t_start)
                     validated_last = True
+                if self._past_deadline():
+                    break
+            else:
+                continue
+            if self.log:
+                self.log.message(f"time budget reached at iteration {self.global_iter}: stopping")
+            if not validated_last:
+                self._validate_and_checkpoint(epoch, it + 1, epoch_flt, t_start)
+                validated_last = True
+            break
         if not validated_last and self.global_iter > 0:
             # the original dropped the iterations after the last validation; unetkit checkpoints them
             self._validate_and_checkpoint(cfg.epochs - 1, ipe, float(cfg.epochs), t_start)

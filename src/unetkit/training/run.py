@@ -74,12 +74,17 @@ def train(
     init=None,
     resume: bool = False,
     progress: bool = True,
+    split: dict[str, list[str]] | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train on a Supervisely project and write checkpoints/logs to ``out_dir`` (see docs/training.md).
 
     ``config``: a TrainConfig, a dict or a JSON path (optional with ``resume``). ``model`` overrides
     ``config.unetkit.model``. ``init`` is a checkpoint folder (or state-dict file) used as
     ``weights_init_type`` says. ``resume`` continues the run in ``out_dir`` from its last checkpoint.
+    ``split`` names the train / val images (``{"train": ["ds/a.png", ...], "val": [...]}``) instead of the
+    ``dataset_tags`` (cross-validation folds). ``deadline`` (a ``time.time()`` value) stops a one-process run
+    early: it validates and checkpoints, then returns.
     """
 
     from unetkit.project.output_folder import check_output_folder
@@ -120,7 +125,7 @@ def train(
         and (init_path / "config.json").is_file()
     ):
         cfg = _adopt_checkpoint_model(cfg, init_path)
-    job = Job(Path(project_dir), cfg, run.path, init_path, resume, seed, progress)
+    job = Job(Path(project_dir), cfg, run.path, init_path, resume, seed, progress, split, deadline)
     prepared = prepare(
         job
     )  # user errors (project, tags, classes, sizes) surface here, before any process starts

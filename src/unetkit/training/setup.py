@@ -16,7 +16,7 @@ from unetkit.project import Project
 from unetkit.training import init_weights
 from unetkit.training.classes import continue_training_indexing
 from unetkit.training.config import TrainConfig, check_model_stride
-from unetkit.training.data import split_by_tags
+from unetkit.training.data import split_by_names, split_by_tags
 from unetkit.training.inputs import plan_inputs
 from unetkit.training.run_dir import RunDir
 
@@ -32,6 +32,8 @@ class Job:
     resume: bool
     seed: int
     progress: bool
+    split: dict[str, list[str]] | None = None  # "dataset/name" of the train / val images instead of the tags
+    deadline: float | None = None  # time.time() after which training stops (validates, checkpoints) early
 
 
 @dataclass
@@ -47,9 +49,11 @@ def prepare(job: Job) -> Prepared:
     """Read the project, split it by tags and build the class indexing (errors surface before any spawn)."""
     cfg = job.cfg
     project = Project.read(job.project_dir)
-    splits = split_by_tags(project, cfg)
+    splits = split_by_tags(project, cfg) if job.split is None else split_by_names(project, job.split)
     sc = cfg.special_classes
-    indexing = ClassMap.for_project(project.meta.classes, sc.background, sc.neutral, file=project.path)
+    indexing = ClassMap.for_project(
+        project.meta.classes, sc.background, sc.neutral, multilabel=cfg.unetkit.multilabel, file=project.path
+    )
     saved = RunDir(job.run_dir).load_state() if job.resume else None
     if saved is not None:
         mapping = {str(k): int(v) for k, v in saved["class_title_to_idx"].items()}

@@ -1,0 +1,169 @@
+"""The plan: every decision of an ``auto`` run as plain JSON, derived from the fingerprint by fixed rules.
+
+Each rule is explained in docs/auto.md ("Rules"). A user may edit a plan and run it again; the same plan and seed
+reproduce the run. Nothing here looks at test data: the fingerprint is of the training project only.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from unetkit import atomic
+from unetkit.config_base import ConfigModel, read_json, validate_config
+
+FORMAT_VERSION = 1
+CPU_PATCH, GPU_PATCH = 128, 256  # the patch side a device starts from (rule "Patch size")
+SHARES = {"train": 0.72, "select": 0.16, "report": 0.04}  # of the budget; the rest is margin (rule "Budget")
+
+
+class Network(ConfigModel):
+    model: str = "unet"
+    model_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Augment(ConfigModel):
+    hflip: float = 0.5
+    vflip: float = 0.5
+    rot90: float = 0.5
+    scale: list[float] | None = Field(default_factory=lambda: [0.85, 1.25])
+    brightness: float = 0.15
+    contrast: float = 0.15
+    gamma: float = 0.15
+
+
+class Selection(ConfigModel):
+    """The options chosen on out-of-fold predictions (rule "Choices on validation")."""
+
+    thresholds: list[float] = Field(default_factory=lambda: [round(0.05 * i, 2) for i in range(2, 19)])
+    min_sizes: list[int] = Field(default_factory=lambda: [0, 16, 64, 256])
+    try_tta: bool = True
+
+
+class Plan(ConfigModel):
+    config_name = "plan"
+
+    format_version: Literal[1] = FORMAT_VERSION
+    seed: int = Field(0, ge=0)
+    budget_s: float = Field(gt=0)
+    device: str = "cpu"
+    fingerprint: dict[str, Any] = Field(default_factory=dict)
+    background: str = "bg"
+    neutral: str = "neutral"
+    multilabel: bool = False
+    network: Network = Field(default_factory=Network)
+    patch: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    foreground_prob: float = Field(0.33, ge=0, le=1)
+    loss: str = "ce_vnet_dice"
+    lr: float = Field(0.002, gt=0)
+    warmup_fraction: float = Field(0.05, ge=0, le=0.5)
+    augment: Augment = Field(default_factory=Augment)
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    iterations: int = Field(gt=0)  # per fold
+    validations: int = Field(5, ge=1)  # per fold
+    folds: int = Field(1, ge=1)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    selection: Selection = Field(default_factory=Selection)
+    window_overlap: float = Field(0.5, ge=0, lt=1)
+    time_s: dict[str, float] = Field(default_factory=dict)  # the budget's shares, as planned
+    probe: dict[str, Any] = Field(default_factory=dict)  # measured speeds the iterations came from
+
+    def write(self, path) -> Path:
+        return atomic.write_json(path, self.model_dump(mode="json"), indent=2)
+
+    @classmethod
+    def read(cls, path) -> Plan:
+        return validate_config(cls, read_json(path, what="plan"), file=path)
+
+
+# ------------------------------------------------------------------------------------------------ the rules
+
+
+def patch_side(fingerprint: dict, device: str, depth_stride: int) -> int:
+    """Rule "Patch size": the device's start side, at least 16 object thicknesses, at most the median image side,
+    a multiple of the network's stride."""
+    size = fingerprint["size"]
+    median_side = min(size["height"]["median"], size["width"]["median"])
+    side = CPU_PATCH if device == "cpu" else GPU_PATCH
+    thick = [c["thickness_px"] for c in fingerprint["classes"].values() if c.get("thickness_px")]
+    if thick:
+        side = max(side, min(2 * side, 16 * max(thick)))
+    side = min(side, median_side)
+    return max(depth_stride, int(side // depth_stride) * depth_stride)
+
+
+def network_for(patch: int, device: str) -> Network:
+    """Rule "Network": a U-Net as deep as the patch allows (≥ 8 px at the bottom, at most 5 levels), 16 base
+    channels on a CPU and 32 on a GPU."""
+    depth = max(2, min(5, int(math.log2(max(patch, 16) / 8))))
+    return Network(
+        model="unet", model_options={"base_channels": 16 if device == "cpu" else 32, "depth": depth}
+    )
+
+
+def folds_for(images: int, iterations_if_one: int, requested: int | None) -> int:
+    """Rule "Folds": 5-fold cross-validation when there are ≥ 10 images and each fold still gets ≥ 1500 steps;
+    otherwise one held-out split."""
+    if requested is not None:
+        return max(1, min(requested, images))
+    if images >= 10 and iterations_if_one // 5 >= 1500:
+        return 5
+    return 1
+
+
+def make_plan(
+    fingerprint: dict,
+    *,
+    budget_s: float,
+    device: str,
+    speed,
+    seed: int = 0,
+    folds: int | None = None,
+    background: str = "bg",
+    neutral: str = "neutral",
+    patch: int,
+    batch_size: int,
+    network: Network,
+) -> Plan:
+    """The plan for a fingerprint, a budget and the measured ``speed`` (see :mod:`unetkit.auto.probe`)."""
+    classes = fingerprint["classes"]
+    rare = min((c["pixel_fraction"] for c in classes.values()), default=1.0) < 0.01
+    multilabel = bool(fingerprint.get("overlapping_classes"))
+    images = fingerprint["images"]
+    size = fingerprint["size"]
+    windows_per_image = math.ceil(size["height"]["median"] / (patch / 2)) * math.ceil(
+        size["width"]["median"] / (patch / 2)
+    )
+    select_s = budget_s * SHARES["select"]
+    train_s = budget_s * SHARES["train"]
+    # out-of-fold inference runs twice when TTA is tried (plain, then four flips): 5 window passes per window
+    tta = images * windows_per_image * speed.window_s * 5 <= select_s
+    iterations_one = int(train_s / speed.train_step_s)
+    k = folds_for(images, iterations_one, folds)
+    return Plan(
+        seed=seed,
+        budget_s=budget_s,
+        device=device,
+        fingerprint=fingerprint,
+        background=background,
+        neutral=neutral,
+        multilabel=multilabel,
+        network=network,
+        patch=patch,
+        batch_size=batch_size,
+        foreground_prob=0.5 if rare else 0.33,
+        loss="auto" if multilabel else "ce_vnet_dice",  # multi-label: per-class BCE + Dice
+        iterations=max(20, iterations_one // k),
+        folds=k,
+        selection=Selection(try_tta=tta),
+        time_s={
+            "train": round(train_s, 1),
+            "select": round(select_s, 1),
+            "report": round(budget_s * SHARES["report"], 1),
+        },
+        probe={"train_step_s": speed.train_step_s, "window_s": speed.window_s, "numerics": speed.numerics},
+    )

@@ -1,0 +1,257 @@
+"""``unetkit auto``: fingerprint → plan → train the folds → choose on out-of-fold predictions → model + report.
+
+The run folder works wherever a checkpoint does: ``RUN/checkpoints/best.json`` points at ``RUN/model`` (one fold's
+best checkpoint, or the ensemble of the folds), whose model card carries the plan and the inference settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from unetkit import atomic
+from unetkit.auto.fingerprint import fingerprint
+from unetkit.auto.folds import make_folds
+from unetkit.auto.plan import Plan, make_plan, network_for, patch_side
+from unetkit.auto.probe import probe
+from unetkit.auto.select import Choices, OutOfFold, choose
+from unetkit.errors import ConfigError
+from unetkit.models import model_stride
+from unetkit.models.card import ClassMap
+from unetkit.project import Project, rasterize, read_pixels
+
+log = logging.getLogger("unetkit.auto")
+MIN_BUDGET_S = 30.0
+
+
+@dataclass
+class AutoResult:
+    run_dir: Path
+    plan: Plan
+    choices: Choices
+    model_dir: Path
+    seconds: float
+
+
+def parse_budget(text: str | float) -> float:
+    """``"60m"``, ``"1.5h"``, ``"90s"`` or a number of seconds → seconds."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        raw = str(text).strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600}
+        try:
+            value = float(raw[:-1]) * units[raw[-1]] if raw and raw[-1] in units else float(raw)
+        except ValueError:
+            raise ConfigError(f"budget {text!r}: expected e.g. 60m, 1.5h or 900s") from None
+    if not math.isfinite(value) or value < MIN_BUDGET_S:
+        raise ConfigError(f"budget {text!r}: at least {MIN_BUDGET_S:.0f} s")
+    return value
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: CUDA is not available")
+    return torch.device(device)
+
+
+def plan_project(
+    project_dir, *, budget: str | float = "60m", device: str = "auto", folds: int | None = None, seed: int = 0
+) -> Plan:
+    """Fingerprint a project and derive its plan (docs/auto.md, "Rules")."""
+    budget_s = parse_budget(budget)
+    dev = resolve_device(device)
+    fp = fingerprint(project_dir)
+    if fp.get("images", 0) < 2:
+        raise ConfigError("auto needs a project with at least 2 annotated images", file=project_dir)
+    kind = "cpu" if dev.type == "cpu" else "gpu"
+    network = network_for(128 if kind == "cpu" else 256, kind)
+    stride = model_stride(network.model, **network.model_options)
+    patch = patch_side(fp, kind, stride)
+    network = network_for(patch, kind)
+    patch = patch_side(fp, kind, model_stride(network.model, **network.model_options))
+    batch = max(2, min(16 if kind == "cpu" else 32, round((8 if kind == "cpu" else 16) * (128 / patch) ** 2)))
+    classes = len(fp["classes"]) + 1
+    speed = probe(network.model, network.model_options, fp["channels"], classes, patch, batch, dev)
+    return make_plan(
+        fp, budget_s=budget_s, device=kind, speed=speed, seed=seed, folds=folds, patch=patch, batch_size=batch,
+        network=network,
+    )  # fmt: skip
+
+
+def training_config(plan: Plan, n_train: int) -> dict:
+    """The training config of one fold."""
+    per_epoch = max(1, math.ceil(n_train / plan.batch_size))
+    epochs = max(1, math.ceil(plan.iterations / per_epoch))
+    total = epochs * per_epoch
+    return {
+        "lr": plan.lr,
+        "epochs": epochs,
+        "val_every": max(epochs / plan.validations, 1 / per_epoch),
+        "batch_size": {"train": plan.batch_size, "val": plan.batch_size},
+        "input_size": {"width": plan.patch, "height": plan.patch},
+        "gpu_devices": [0],
+        "data_workers": {"train": 0, "val": 0},
+        "special_classes": {"background": plan.background, "neutral": plan.neutral},
+        "unetkit": {
+            "model": plan.network.model,
+            "model_options": plan.network.model_options,
+            "loss": {"name": plan.loss},
+            "amp": plan.amp,
+            "seed": plan.seed,
+            "augment": plan.augment.model_dump(),
+            "scheduler": {
+                "name": "cosine",
+                "warmup_iters": int(plan.warmup_fraction * total),
+                "min_lr_ratio": 0.01,
+            },
+            "patch_sampling": {"mode": "random_crop", "foreground_prob": plan.foreground_prob},
+            "log_every": max(1, per_epoch),
+            **({"multilabel": True} if plan.multilabel else {}),
+        },
+    }
+
+
+def inference_config(plan: Plan, choices: Choices, classes: ClassMap) -> dict:
+    """The inference config the run's model card carries (used when ``infer`` gets no ``--config``)."""
+    overlap = int(plan.patch * plan.window_overlap)
+    titles = {i: t for t, i in classes.class_title_to_idx.items()}
+    mode = {
+        "name": "sliding_window",
+        "window": {"width": plan.patch, "height": plan.patch},
+        "min_overlap": {"x": overlap, "y": overlap},
+        "blend": "gaussian",
+        "batch_size": 4,
+        "model_classes": {"add_suffix": "_unet"},
+        "save_probabilities": False,
+    }
+    if choices.threshold is not None:
+        mode["threshold"] = choices.threshold
+    if choices.min_sizes:
+        mode["postprocess"] = {titles[c]: {"min_size": s} for c, s in choices.min_sizes.items()}
+    return {"model": {}, "mode": mode}
+
+
+def out_of_fold(ckpt: Path, project: Project, names: list[str], plan: Plan, tta: bool) -> list[OutOfFold]:
+    """Probabilities of a fold's validation images (sliding window, Gaussian blending; also with flip-TTA)."""
+    from unetkit.inference.modes import build_runner
+    from unetkit.inference.predictor import Predictor
+
+    items = {f"{it.dataset}/{it.name}": it for it in project.items()}
+    predictor = Predictor.from_checkpoint(ckpt, amp=plan.amp)
+    runner = build_runner(inference_config(plan, Choices(), predictor.card.classes), project.meta, predictor)
+    mapping = {**predictor.card.classes.class_title_to_idx, plan.neutral: predictor.num_classes}
+    out = []
+    for name in names:
+        item = items[name]
+        ann = item.read_annotation(project.meta)
+        image = read_pixels(item.image_path)
+        gt = rasterize(ann, mapping, skip_unknown=True)
+        _, probs, _ = runner.stitch(image, keep_probabilities=True)
+        probs_tta = None
+        if tta:
+            predictor.tta = True
+            _, probs_tta, _ = runner.stitch(image, keep_probabilities=True)
+            predictor.tta = False
+        out.append(OutOfFold(name, gt, probs, probs_tta))
+    return out
+
+
+def _final_model(run: Path, fold_ckpts: list[Path], plan: Plan, choices: Choices, classes: ClassMap) -> Path:
+    """``RUN/model``: the single fold model, or the ensemble of the folds; its card carries plan and choices."""
+    from unetkit.models.checkpoint import load_checkpoint, save_checkpoint
+    from unetkit.models.ensemble import Ensemble
+
+    loaded = [load_checkpoint(c) for c in fold_ckpts]
+    card = loaded[0].card
+    if len(loaded) == 1:
+        model, model_name, options = loaded[0].model, card.model, dict(card.model_options)
+    else:
+        model = Ensemble([ld.model for ld in loaded], card.classes.multilabel)
+        model_name = "ensemble"
+        options = {"member": card.model, "member_options": dict(card.model_options), "count": len(loaded),
+                   "multilabel": card.classes.multilabel}  # fmt: skip
+    provenance = card.provenance.model_copy(
+        update={
+            "plan": {
+                "plan": plan.model_dump(mode="json"),
+                "choices": {
+                    "threshold": choices.threshold,
+                    "min_sizes": choices.min_sizes,
+                    "tta": choices.tta,
+                    "dice": choices.dice,
+                    "steps": choices.steps,
+                },  # fmt: skip
+                "inference": inference_config(plan, choices, classes),
+                "tta": choices.tta,
+                "members": [str(c.relative_to(run)) for c in fold_ckpts],
+            }
+        }
+    )
+    final = card.model_copy(update={"model": model_name, "model_options": options, "provenance": provenance})
+    save_checkpoint(run / "model", model, final)
+    atomic.write_json(run / "checkpoints" / "best.json", {"path": "model"})
+    return run / "model"
+
+
+def auto(
+    project_dir,
+    out_dir,
+    *,
+    budget: str | float = "60m",
+    plan: Plan | str | Path | None = None,
+    folds: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> AutoResult:
+    """Plan (unless given a plan), train, choose and report within the budget (see docs/auto.md)."""
+    from unetkit.auto.report import write_report
+    from unetkit.training import train
+
+    started = time.time()
+    run = Path(out_dir)
+    if run.exists() and (not run.is_dir() or any(run.iterdir())):
+        raise ConfigError("the output folder exists and is not empty", file=run)
+    if isinstance(plan, (str, Path)):
+        plan = Plan.read(plan)
+    if plan is None:
+        plan = plan_project(project_dir, budget=budget, device=device, folds=folds, seed=seed)
+    atomic.make_folder(run)
+    plan.write(run / "plan.json")
+    project = Project.read(project_dir)
+    names = [f"{it.dataset}/{it.name}" for it in project.items()]
+    splits = make_folds(names, plan.folds, plan.seed, plan.holdout_fraction)
+    train_end = started + plan.time_s.get("train", plan.budget_s * 0.72)
+    fold_ckpts, histories = [], []
+    for i, split in enumerate(splits):
+        deadline = time.time() + (train_end - time.time()) / (len(splits) - i)
+        result = train(project_dir, training_config(plan, len(split["train"])), run / "folds" / str(i),
+                       progress=progress, split=split, deadline=deadline)  # fmt: skip
+        fold_ckpts.append(result.best_checkpoint)
+        histories.append(result.records)
+    classes = read_classes(fold_ckpts[0])
+    oof: list[OutOfFold] = []
+    for ckpt, split in zip(fold_ckpts, splits):
+        oof += out_of_fold(ckpt, project, split["val"], plan, plan.selection.try_tta)
+    s = plan.selection
+    choices = choose(oof, classes.neutral_index, s.thresholds, s.min_sizes, s.try_tta)
+    model_dir = _final_model(run, fold_ckpts, plan, choices, classes)
+    write_report(run, plan, choices, oof, histories, splits, project, classes)
+    return AutoResult(run, plan, choices, model_dir, time.time() - started)
+
+
+def read_classes(ckpt: Path) -> ClassMap:
+    from unetkit.models.checkpoint import read_card
+
+    return read_card(ckpt).classes
+
+
+__all__ = ["AutoResult", "auto", "parse_budget", "plan_project", "training_config"]

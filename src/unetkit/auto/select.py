@@ -1,0 +1,97 @@
+"""Choices made on out-of-fold predictions: threshold, small-component removal and flip-TTA.
+
+Every option is scored by the pooled Dice over the foreground classes of all out-of-fold images (neutral pixels
+excluded); an option replaces the default only when it scores higher, and its gain is recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from unetkit.inference.config import ClassCleanup
+from unetkit.inference.postprocess import clean_mask
+
+
+@dataclass
+class OutOfFold:
+    """One image's ground truth (class indices; ``neutral`` = ignored) and its probabilities H×W×K."""
+
+    name: str
+    gt: np.ndarray
+    probs: np.ndarray
+    probs_tta: np.ndarray | None = None
+
+
+@dataclass
+class Choices:
+    threshold: float | None = None  # binary models only
+    min_sizes: dict[int, int] = field(default_factory=dict)  # class index → smallest kept component
+    tta: bool = False
+    dice: float = float("nan")  # pooled out-of-fold Dice with these choices
+    steps: list[dict] = field(default_factory=list)  # each choice: option, value, Dice before/after, gain
+
+
+def _mask(probs: np.ndarray, threshold: float | None) -> np.ndarray:
+    if threshold is None or probs.shape[2] != 2:
+        return probs.argmax(axis=2).astype(np.uint8)
+    return (probs[:, :, 1] >= threshold).astype(np.uint8)
+
+
+def pooled_dice(oof: list[OutOfFold], neutral: int, threshold=None, min_sizes=None, tta=False) -> float:
+    """Mean over foreground classes of the Dice pooled over all images."""
+    k = oof[0].probs.shape[2]
+    inter = np.zeros(k)
+    total = np.zeros(k)
+    rules = {c: ClassCleanup(min_size=s) for c, s in (min_sizes or {}).items() if s > 0}
+    for item in oof:
+        probs = item.probs_tta if tta and item.probs_tta is not None else item.probs
+        pred = clean_mask(_mask(probs, threshold), rules) if rules else _mask(probs, threshold)
+        keep = item.gt != neutral
+        gt, pr = item.gt[keep], pred[keep]
+        for c in range(1, k):
+            g, p = gt == c, pr == c
+            inter[c] += np.count_nonzero(g & p)
+            total[c] += np.count_nonzero(g) + np.count_nonzero(p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dice = 2 * inter[1:] / total[1:]
+    dice = dice[total[1:] > 0]
+    return float(dice.mean()) if dice.size else float("nan")
+
+
+def choose(
+    oof: list[OutOfFold], neutral: int, thresholds: list[float], min_sizes: list[int], try_tta: bool
+) -> Choices:
+    """Greedy, in this order: TTA on/off, the threshold (binary), then per class the smallest kept component."""
+    out = Choices()
+    best = pooled_dice(oof, neutral)
+    out.dice = best
+
+    def record(option: str, value, score: float) -> bool:
+        gain = score - out.dice
+        out.steps.append({"option": option, "value": value, "dice_before": out.dice, "dice_after": max(score, out.dice),
+                          "gain": max(gain, 0.0), "taken": gain > 0})  # fmt: skip
+        if gain > 0:
+            out.dice = score
+            return True
+        return False
+
+    if try_tta and all(o.probs_tta is not None for o in oof):
+        out.tta = record("tta", True, pooled_dice(oof, neutral, tta=True))
+    if oof[0].probs.shape[2] == 2 and thresholds:
+        scores = {t: pooled_dice(oof, neutral, threshold=t, tta=out.tta) for t in thresholds}
+        t_best = max(scores, key=lambda t: (scores[t], -abs(t - 0.5)))
+        if record("threshold", t_best, scores[t_best]):
+            out.threshold = t_best
+    for c in range(1, oof[0].probs.shape[2]):
+        scores = {
+            s: pooled_dice(oof, neutral, out.threshold, {**out.min_sizes, c: s}, out.tta)
+            for s in min_sizes
+            if s > 0
+        }
+        if scores:
+            s_best = max(scores, key=lambda s: (scores[s], -s))
+            if record(f"min_size[{c}]", s_best, scores[s_best]):
+                out.min_sizes[c] = s_best
+    return out
