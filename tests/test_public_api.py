@@ -19,6 +19,7 @@ HOMES = {
     "unetkit.project": ["Project"],
     "unetkit.inference": ["Predictor"],
     "unetkit.training": ["train"],
+    "unetkit.auto": ["auto"],
 }
 PUBLIC = {name: home for home, names in HOMES.items() for name in names}
 
