@@ -97,6 +97,26 @@ def _import_mismatch(tmp: Path) -> list[str]:
     return ["import", "masks", "--images", "ims", "--masks", "masks", "--out", "out"]
 
 
+def _orphan_annotation(tmp: Path) -> list[str]:
+    make_project(tmp / "in")
+    (tmp / "in" / "ds" / "ann" / "gone.png.json").write_text(
+        '{"size": {"height": 4, "width": 4}, "objects": []}'
+    )
+    return ["project", "validate", "in"]
+
+
+def _truncated(ext: str) -> Callable[[Path], list[str]]:
+    def build(tmp: Path) -> list[str]:
+        make_project(
+            tmp / "in", name=f"a{ext}", image=np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
+        )
+        image = tmp / "in" / "ds" / "img" / f"a{ext}"
+        image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
+        return ["project", "validate", "--deep", "in"]
+
+    return build
+
+
 def _make_file(tmp: Path) -> None:
     (tmp / "run").write_text("not a folder")
 
@@ -145,6 +165,9 @@ CASES = [
     Case("image linked outside: validate", _linked_image("validate"), ("a.png", "outside the project")),
     Case("image linked outside: render", _linked_image("render"), ("a.png", "outside the project")),
     Case("image linked outside: dtl run", _linked_image("dtl"), ("a.png", "outside the project")),
+    Case("annotation without an image", _orphan_annotation, ("ann/gone.png.json", "annotation without an image")),
+    Case("truncated JPEG: validate --deep", _truncated(".jpg"), ("img/a.jpg", "truncated")),
+    Case("truncated PNG: validate --deep", _truncated(".png"), ("img/a.png", "cannot decode")),
     Case("import: a bad mask after a good one", _import_mismatch, ("masks/b.png", "differs from image b.png")),
     Case("train --out an existing file", _train("run", _make_file), ("run", "not a folder")),
     Case("train --out inside its project", _train("in/runs"), ("in/runs", "refusing to write into")),

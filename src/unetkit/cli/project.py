@@ -13,6 +13,7 @@ def register(subparsers) -> None:
 
     v = sub.add_parser("validate", help="check a project; exit 2 listing every problem")
     v.add_argument("dir", metavar="DIR", help="project folder (contains meta.json)")
+    v.add_argument("--deep", action="store_true", help="also decode every image completely (truncated files)")
     v.set_defaults(func=run_validate)
 
     i = sub.add_parser("info", help="datasets, images, objects per class and shape, tags")
@@ -34,11 +35,12 @@ def register(subparsers) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     from unetkit.project import Project, validate_project
 
-    problems = validate_project(args.dir)
-    if problems:
-        for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
-        print(f"{len(problems)} problem(s) found in {args.dir}", file=sys.stderr)
+    problems = validate_project(args.dir, deep=args.deep)
+    for problem in problems:
+        print(f"{'warning' if problem.warning else 'error'}: {problem}", file=sys.stderr)
+    errors = sum(not p.warning for p in problems)
+    if errors:
+        print(f"{errors} problem(s) found in {args.dir}", file=sys.stderr)
         return 2
     project = Project.read(args.dir)
     print(f"OK: {args.dir}: {len(project.datasets)} dataset(s), {len(project)} image(s), valid")

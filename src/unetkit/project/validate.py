@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
 
 from unetkit.errors import FormatError, format_location
 from unetkit.project.annotation import Label, _read_tags, parse_misc, parse_size
 from unetkit.project.geometry import Bitmap, RawGeometry
-from unetkit.project.io import image_size, load_json, meta_path_of, walk_datasets
+from unetkit.project.images import read_pixels
+from unetkit.project.io import (
+    IMAGE_EXTENSIONS,
+    image_size,
+    is_image_name,
+    load_json,
+    meta_path_of,
+    walk_datasets,
+)
 from unetkit.project.meta import ProjectMeta
 
 
@@ -17,6 +28,7 @@ class Problem:
     file: str
     json_path: str
     message: str
+    warning: bool = False  # worth knowing, but the project is still usable
 
     def __str__(self) -> str:
         where = format_location(self.file, self.json_path)
@@ -27,9 +39,10 @@ class Problem:
         return cls(err.file or "", err.json_path or "", err.message)
 
 
-def validate_project(path) -> list[Problem]:
+def validate_project(path, *, deep: bool = False) -> list[Problem]:
     """Check meta, layout, every annotation (structure, classes, tags, geometry, size vs image, bitmaps inside
-    the image). Returns [] for a valid project."""
+    the image), annotations without an image and stray files in ``img/`` (a warning). ``deep`` also decodes
+    every image completely (truncated files). Returns [] for a valid project."""
     path = Path(path)
     problems: list[Problem] = []
     if not path.is_dir():
@@ -48,8 +61,11 @@ def validate_project(path) -> list[Problem]:
         if not ds.items and (ds.path / "img").is_dir() and (ds.path / "ann").is_dir():
             problems.append(Problem(str(ds.path), "", f"dataset {ds.name!r} is empty (no images)"))
         n_items += len(ds.items)
+        problems.extend(_stray_files(ds.path))
         for item in ds.items:
             problems.extend(validate_item(item.ann_path, item.image_path, meta))
+            if deep:
+                problems.extend(_decode_problems(item.image_path))
     if n_items == 0 and not layout:
         problems.append(Problem(str(path), "", "project is empty (no items)"))
     return problems
@@ -109,12 +125,55 @@ def validate_item(ann_path: Path, image_path: Path | None, meta: ProjectMeta | N
             if msg:
                 out.append(Problem(str(ann_path), f"{jp}.tags[{j}]", msg))
         if isinstance(label.geometry, RawGeometry):
+            message = (
+                f"class {label.class_title!r}: a {label.geometry.name!r} object cannot be rasterised "
+                "(render leaves it out; training and evaluation need the class left out or converted)"
+            )
+            out.append(Problem(str(ann_path), jp, message, warning=True))
             continue
         msg = _bounds_problem(label.geometry, height, width)
         if msg:
             key = ".bitmap.origin" if isinstance(label.geometry, Bitmap) else ".points"
             out.append(Problem(str(ann_path), jp + key, msg))
     return out
+
+
+def _stray_files(ds_path: Path) -> list[Problem]:
+    """Annotations without an image (errors) and files in img/ that are not images (warnings)."""
+    img_dir, ann_dir = ds_path / "img", ds_path / "ann"
+    if not img_dir.is_dir() or not ann_dir.is_dir():
+        return []
+    out, claimed = [], set()
+    for f in sorted(img_dir.iterdir()):
+        if f.name.startswith("."):
+            continue
+        if f.is_file() and is_image_name(f.name):
+            claimed.update((f"{f.name}.json", f"{f.stem}.json"))
+        else:
+            what = "folder" if f.is_dir() else "file"
+            message = f"stray {what} in img/ (not an image: {', '.join(IMAGE_EXTENSIONS)}); it is ignored"
+            out.append(Problem(str(f), "", message, warning=True))
+    for f in sorted(ann_dir.iterdir()):
+        if f.suffix == ".json" and f.name not in claimed and not f.name.startswith("."):
+            out.append(Problem(str(f), "", f"annotation without an image (no img/{f.name[:-5]})"))
+    return out
+
+
+def _decode_problems(image_path: Path) -> list[Problem]:
+    """Decode the whole image (``validate --deep``): truncated or corrupt files are problems."""
+    try:
+        read_pixels(image_path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(image_path) as im:
+                im.load()  # PIL notices truncated files that OpenCV decodes partly (JPEG)
+    except FormatError as err:
+        return [Problem.from_error(err)]
+    except UnidentifiedImageError:
+        return []  # a format only OpenCV / tifffile read; read_pixels has decoded it
+    except (OSError, ValueError, SyntaxError) as exc:
+        return [Problem(str(image_path), "", f"cannot decode image: {exc}")]
+    return []
 
 
 def _bounds_problem(geometry, height: int, width: int) -> str | None:
