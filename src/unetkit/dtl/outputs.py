@@ -7,6 +7,7 @@ Original behaviour: docs/original-behaviour.md, "DTL output naming".
 from __future__ import annotations
 
 import contextlib
+import logging
 import string
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ import numpy as np
 
 from unetkit.dtl.element import ImageRef
 from unetkit.project import Project, ProjectWriter, write_image
+
+log = logging.getLogger(__name__)
 
 SUFFIX_CHARS = np.array(list(string.ascii_letters + string.digits))
 
@@ -41,6 +44,7 @@ class RunReport:
     inputs: int = 0
     written: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    dropped_objects: int = 0  # objects of the written items that a geometric layer could not transform
     per_dataset: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     workers: int = 1  # worker processes, or the cluster's CPUs on Ray
@@ -76,6 +80,7 @@ class Output:
     image_file: Path | None = None  # from a worker: source file or encoded temp file
     temp_image: bool = False
     extras: dict = field(default_factory=dict)  # folder -> ndarray (in-process) or temp Path (worker)
+    dropped: int = 0  # objects left out on the way (see Element.dropped)
 
 
 def format_reason(exc: BaseException) -> str:
@@ -148,3 +153,27 @@ def progress_bar(enabled: bool, total: int):
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("dtl", total=total, written=0)
         yield lambda written: bar.update(task, advance=1, written=written)
+
+
+def write_results(
+    out_writer: OutputWriter, projects: list[Project], jobs: list, results, report: RunReport, progress: bool
+) -> None:
+    """Write each job's outputs in job order; a job that raised (or whose output cannot be written) is
+    recorded in ``report.skipped`` and logged, never fatal."""
+    with progress_bar(progress, len(jobs)) as advance:
+        for (project_idx, item, _), (outputs, job_error) in zip(jobs, results):
+            error = None
+            for out in outputs:
+                try:
+                    report.per_dataset[out_writer.write(out)] += 1
+                except Exception as exc:  # e.g. a layer produced an annotation of the wrong size
+                    error = format_reason(exc)
+                    break
+                report.written += 1
+                report.dropped_objects += out.dropped
+            error = error or job_error or getattr(outputs, "error", None)
+            if error is not None:
+                skipped = Skipped(projects[project_idx].name, item.dataset, item.name, error)
+                log.error("Image was skipped because some error occurred: %s", skipped)
+                report.skipped.append(skipped)
+            advance(report.written)

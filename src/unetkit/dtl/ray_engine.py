@@ -1,6 +1,6 @@
 """`dtl run --engine ray`: the input images of a DTL run as Ray tasks, written here in input order.
 
-Each task runs the local engine's per-image code (:func:`unetkit.dtl.executor.process_item`): it reads its
+Each task runs the local engine's per-image code (:func:`unetkit.dtl.runner.process_item`): it reads its
 image from the shared file system, pushes it through the graph and leaves re-encoded images as temp files in
 the output folder; this process names and writes the items exactly as a local run does, so the project is
 byte-identical to ``--engine local`` for the same seed. At most two tasks per cluster CPU are in flight
@@ -15,9 +15,9 @@ import uuid
 from pathlib import Path
 
 from unetkit import cluster
-from unetkit.dtl.executor import TMP_DIR, ElementRunner, plan_jobs, process_item, write_results
 from unetkit.dtl.graph import Graph
-from unetkit.dtl.outputs import OutputWriter, RunReport
+from unetkit.dtl.outputs import OutputWriter, RunReport, write_results
+from unetkit.dtl.runner import TMP_DIR, ElementRunner, plan_jobs, process_item
 from unetkit.project import Project, ProjectWriter
 
 TASKS_PER_CPU = 2
