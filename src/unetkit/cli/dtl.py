@@ -118,6 +118,11 @@ def cmd_run(args) -> int:
     print(
         f"DTL finished: {report.written} items written to {report.out_dir} from {report.inputs} input images "
         f"in {report.seconds:.1f} s ({where}); {len(report.skipped)} skipped"
+        + (
+            f"; {report.dropped_objects} object(s) dropped (geometry a layer cannot transform)"
+            if report.dropped_objects
+            else ""
+        )
     )
     for ds, n in sorted(report.per_dataset.items()):
         print(f"  dataset {ds}: {n}")

@@ -69,6 +69,7 @@ class Element:
     item_name: str
     out_dataset: str | None = None
     lineage: tuple = ()
+    dropped: int = 0  # objects a geometric layer could not transform and left out (counted in the run report)
 
     def replace(self, **changes) -> Element:
         return dataclasses.replace(self, **changes)

@@ -18,6 +18,8 @@ Functions never modify their inputs.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import math
 from dataclasses import dataclass
@@ -93,8 +95,27 @@ def _num(v: float):
     return int(v) if v.is_integer() else v
 
 
-def _unsupported(g: Geometry, what: str) -> ValueError:
-    return ValueError(f"cannot {what} a {g.name!r} geometry (kept verbatim, not interpreted)")
+class UntransformableGeometry(ValueError):
+    """A geometry kept verbatim (cuboid_2d, alpha_mask, oriented_bbox, ...) that a transform cannot move."""
+
+
+def _unsupported(g: Geometry, what: str) -> UntransformableGeometry:
+    return UntransformableGeometry(f"cannot {what} a {g.name!r} geometry (kept verbatim, not interpreted)")
+
+
+_DROPPED: contextvars.ContextVar[list | None] = contextvars.ContextVar("dropped_objects", default=None)
+
+
+@contextlib.contextmanager
+def collect_dropped():
+    """Inside this block :func:`map_labels` drops an object it cannot transform (and lists it in the yielded
+    list as ``(class title, shape)``) instead of raising UntransformableGeometry."""
+    dropped: list = []
+    token = _DROPPED.set(dropped)
+    try:
+        yield dropped
+    finally:
+        _DROPPED.reset(token)
 
 
 def _relabel(label: Label, geometries: list[Geometry]) -> list[Label]:
@@ -104,11 +125,44 @@ def _relabel(label: Label, geometries: list[Geometry]) -> list[Label]:
     return [label.clone(geometry=g) for g in geometries]
 
 
+def integer_geometry(g: Geometry) -> Geometry:
+    """``g`` with its coordinates rounded to the nearest integer (halves up), as the format stores them: the
+    current SDK floors fractional coordinates when it rasterises, so transforms write integers."""
+    if isinstance(g, Point):
+        return Point(_nearest(g.x), _nearest(g.y))
+    if isinstance(g, Rectangle):
+        return Rectangle(_nearest(g.left), _nearest(g.top), _nearest(g.right), _nearest(g.bottom))
+    if isinstance(g, Polygon):
+        return Polygon(_nearest_array(g.exterior), [_nearest_array(r) for r in g.interiors])
+    if isinstance(g, Polyline):
+        return Polyline(_nearest_array(g.points))
+    if isinstance(g, RawGeometry) and g.shape == "graph":
+        return _map_graph(g, lambda x, y: (_nearest(x), _nearest(y))) or g
+    return g
+
+
+def _nearest(v: float) -> int:
+    return int(math.floor(float(v) + 0.5))
+
+
+def _nearest_array(a: np.ndarray) -> np.ndarray:
+    return np.floor(np.asarray(a, dtype=np.float64) + 0.5)
+
+
 def map_labels(ann: Annotation, fn, **changes) -> Annotation:
-    """Annotation whose labels are replaced by ``fn(label.geometry) -> list[Geometry]`` (order kept)."""
+    """Annotation whose labels are replaced by ``fn(label.geometry) -> list[Geometry]`` (order kept), with
+    integer coordinates."""
     labels: list[Label] = []
+    dropped = _DROPPED.get()
     for label in ann.labels:
-        labels.extend(_relabel(label, fn(label.geometry)))
+        try:
+            geometries = fn(label.geometry)
+        except UntransformableGeometry:
+            if dropped is None:
+                raise
+            dropped.append((label.class_title, label.geometry.name))
+            continue
+        labels.extend(_relabel(label, [integer_geometry(g) for g in geometries]))
     return ann.clone(labels=labels, **changes)
 
 

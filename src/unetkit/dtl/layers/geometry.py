@@ -5,6 +5,7 @@ geometries together (see `unetkit.dtl.geometry_ops` for the pixel conventions)."
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Literal
@@ -36,6 +37,29 @@ EXAMPLE_SETTINGS: dict[str, dict] = {
 }
 
 SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)(%|px)$")
+
+
+def drops_untransformable(process):
+    """Wrap a layer's ``process``: an object whose geometry the transform cannot move (cuboid_2d, alpha_mask,
+    oriented_bbox, ...) is left out of the output and counted on it (``Element.dropped``, summed in the run
+    report); the image and its other objects go on."""
+
+    @functools.wraps(process)
+    def wrapper(self, el, ctx):
+        outputs = process(self, el, ctx)
+        while True:
+            with ops.collect_dropped() as dropped:
+                try:
+                    branch, out = next(outputs)
+                except StopIteration:
+                    return
+            for title, shape in dropped:
+                log.warning(
+                    "%s: %s: left out a %r object of class %r", self.action, el.item_name, shape, title
+                )
+            yield branch, (out.replace(dropped=out.dropped + len(dropped)) if dropped else out)
+
+    return wrapper
 
 
 def parse_size(value: str, total: float) -> int:
@@ -153,6 +177,7 @@ class FlipLayer(Layer):
     class Settings(StrictSettings):
         axis: Literal["horizontal", "vertical"]
 
+    @drops_untransformable
     def process(self, el, ctx):
         axis = self.settings.axis
         image = ImageRef.from_array(ops.flip_image(el.image.get(), axis))
@@ -169,6 +194,7 @@ class CropLayer(Layer):
     def validate(self):
         _validate_crop(self)
 
+    @drops_untransformable
     def process(self, el, ctx):
         window = _checked_window(self, el, ctx.rng)
         if window is not None:
@@ -223,6 +249,7 @@ class ResizeLayer(Layer):
     def validate(self):
         _validate_resize(self)
 
+    @drops_untransformable
     def process(self, el, ctx):
         s, ann = self.settings, el.ann
         plan = ops.plan_resize(ann.width, ann.height, s.width, s.height, s.aspect_ratio.keep)
@@ -255,6 +282,7 @@ class RotateLayer(Layer):
         if r.min_degrees > r.max_degrees:
             raise self.error('"min_degrees" should be <= "max_degrees"', key="rotate_angles")
 
+    @drops_untransformable
     def process(self, el, ctx):
         r, ann = self.settings.rotate_angles, el.ann
         angle = float(ctx.rng.uniform(r.min_degrees, r.max_degrees))
@@ -302,6 +330,7 @@ class SlidingWindowLayer(Layer):
         if s.window.width - s.min_overlap.x < 1 or s.window.height - s.min_overlap.y < 1:
             raise self.error("Wrong sliding window settings, overlap is too high.", key="min_overlap")
 
+    @drops_untransformable
     def process(self, el, ctx):
         s, ann = self.settings, el.ann
         img = el.image.get()
@@ -342,6 +371,7 @@ class InstancesCropLayer(Layer):
         s = self.settings
         return {"__other__": "__ignore__", **dict.fromkeys(s.save_classes + s.classes, "__default__")}
 
+    @drops_untransformable
     def process(self, el, ctx):
         s, ann = self.settings, el.ann
         keep = set(s.save_classes)
@@ -384,6 +414,7 @@ class ResizeAnnotationLayer(Layer):
     def validate(self):
         _validate_resize(self)
 
+    @drops_untransformable
     def process(self, el, ctx):
         s, ann = self.settings, el.ann
         plan = ops.plan_resize(ann.width, ann.height, s.width, s.height, s.aspect_ratio.keep)
@@ -401,6 +432,7 @@ class RestoreAnnotationScaleLayer(Layer):
     class Settings(FreeSettings):
         classes: list[str] | None = None
 
+    @drops_untransformable
     def process(self, el, ctx):
         ann = el.ann
         size = ann.extra.get(ANN_SIZE_KEY)
