@@ -16,6 +16,7 @@ from pathlib import Path
 from unetkit.errors import UnetkitError
 
 RAY_REQUIREMENT = "ray>=2.60,<2.61"
+PROBE_TIMEOUT = 120.0  # seconds for every node to run the storage check (a fresh worker process starts)
 INSTALL_HINT = f'--engine ray needs Ray: pip install "unetkit[ray]" (or pip install "{RAY_REQUIREMENT}")'
 
 
@@ -100,7 +101,13 @@ def check_nodes(ray, paths: list, writable: list = ()) -> int:
         )
         for n in nodes
     ]
-    for node, (version, missing) in zip(nodes, ray.get(refs)):
+    try:
+        answers = ray.get(refs, timeout=PROBE_TIMEOUT)
+    except ray.exceptions.GetTimeoutError:
+        raise UnetkitError(
+            f"a Ray node did not answer the storage check within {PROBE_TIMEOUT:.0f} s"
+        ) from None
+    for node, (version, missing) in zip(nodes, answers):
         where = f"Ray node {node['NodeManagerAddress']} ({node['NodeID'][:8]})"
         if missing:
             raise UnetkitError(

@@ -92,3 +92,13 @@ def test_without_ray_the_engine_says_what_to_install(vessels, tmp_path, monkeypa
     err = capsys.readouterr().err
     assert 'pip install "unetkit[ray]"' in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_the_install_hint_names_the_range_the_ray_extra_pins():
+    import tomllib
+
+    from unetkit.cluster import INSTALL_HINT, RAY_REQUIREMENT
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["optional-dependencies"]["ray"] == [RAY_REQUIREMENT]
+    assert RAY_REQUIREMENT in INSTALL_HINT
