@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from unetkit.dtl.executor import load_inputs, run_graph
 from unetkit.dtl.graph import load_graph
+from unetkit.errors import FormatError
 from unetkit.project import Annotation, Project, ProjectMeta, rasterize
 
 from .builders import META, make_project, polygon
@@ -78,3 +80,25 @@ def test_fractional_input_is_rasterised_with_floor():
     expected = np.zeros((8, 8), np.int32)
     expected[0:6, 0:6] = 1  # floor(0.9) = 0, floor(5.9) = 5; rounding would have drawn rows/columns 1..6
     assert np.array_equal(mask, expected)
+
+
+def test_date_tags_of_the_current_sdk_are_read_and_checked():
+    meta = ProjectMeta.from_json(
+        {**META, "tags": [{"name": "reviewed_at", "value_type": "date", "color": "#00FF00"}]}
+    )
+    assert meta.to_json()["tags"][0]["value_type"] == "date"
+    for value in ("2026-04-23T15:15:48", "2021-01-22T19:37:50.158Z", "2024-02-29"):
+        raw = {
+            "size": {"height": 4, "width": 4},
+            "tags": [{"name": "reviewed_at", "value": value}],
+            "objects": [],
+        }
+        assert Annotation.from_json(raw, meta).tags[0].value == value
+    raw = {
+        "size": {"height": 4, "width": 4},
+        "tags": [{"name": "reviewed_at", "value": "yesterday"}],
+        "objects": [],
+    }
+    with pytest.raises(FormatError, match="ISO 8601") as exc:
+        Annotation.from_json(raw, meta, file="a.json")
+    assert exc.value.json_path == "$.tags[0].value"

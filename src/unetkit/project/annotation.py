@@ -60,6 +60,7 @@ class Tag:
                 )
             if not tm.is_valid_value(tag.value):
                 expected = f"one of {tm.values}" if tm.value_type == "oneof_string" else tm.value_type
+                expected += " (an ISO 8601 date-time string)" if tm.value_type == "date" else ""
                 raise FormatError(
                     f"tag {tag.name!r}: value {tag.value!r} does not match its value_type ({expected})",
                     file=file,

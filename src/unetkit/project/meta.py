@@ -15,10 +15,11 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from unetkit.errors import FormatError
 
-TAG_VALUE_TYPES = ("none", "any_number", "any_string", "oneof_string")
+TAG_VALUE_TYPES = ("none", "any_number", "any_string", "oneof_string", "date")  # the current SDK's (6.74)
 CLASS_SHAPES = (
     "point",
     "rectangle",
@@ -138,6 +139,8 @@ class TagMeta:
             return isinstance(value, str)
         if self.value_type == "oneof_string":
             return isinstance(value, str) and value in (self.values or [])
+        if self.value_type == "date":
+            return isinstance(value, str) and _is_iso_datetime(value)
         return True
 
     @classmethod
@@ -172,6 +175,15 @@ class TagMeta:
                 raise _error(f"tag {name!r}: {exc}", file, json_path, "color") from None
         extra = {k: v for k, v in d.items() if k not in ("name", "value_type", "values", "color")}
         return cls(name, vt, list(values) if values is not None else None, color, copy.deepcopy(extra))
+
+
+def _is_iso_datetime(value: str) -> bool:
+    """ISO 8601 date or date-time, as the SDK writes ``date`` tag values ("2026-04-23T15:15:48", "...Z")."""
+    try:
+        datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        return False
+    return True
 
 
 class ProjectMeta:
