@@ -24,10 +24,9 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Query, Request, UploadFile
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from unetkit import __version__
 from unetkit.errors import UnetkitError
@@ -47,6 +46,8 @@ from unetkit.serving.middleware import BodyLimitMiddleware
 from unetkit.serving.payloads import class_pixel_counts, encode_index_mask, encode_probabilities
 
 STATIC_DIR = Path(str(resources.files("unetkit.serving") / "static"))
+# Swagger UI 5 and ReDoc 2 (both render the OpenAPI 3.1 that FastAPI writes), shipped by the fastapi-offline package
+DOCS_STATIC_DIR = Path(str(resources.files("fastapi_offline") / "static"))
 
 
 class Service:
@@ -197,13 +198,14 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
         version=__version__,
         description="Original Supervisely REST protocol (`/model/*`), a modern JSON API (`/v1/*`) and a web page.",
         lifespan=lifespan,
-        docs_url=None,  # served below from local Swagger UI files (works offline)
+        docs_url=None,  # /docs and /redoc are served below from local files (they work offline)
+        redoc_url=None,
     )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_upload_bytes)
     install_error_handlers(app, service.count_internal_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+    app.mount("/docs-static", StaticFiles(directory=DOCS_STATIC_DIR), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -212,7 +214,17 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
             title=f"{app.title} — API docs",
             swagger_js_url="/docs-static/swagger-ui-bundle.js",
             swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon-32x32.png",
+            swagger_favicon_url="/docs-static/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} — API reference",
+            redoc_js_url="/docs-static/redoc.standalone.js",
+            redoc_favicon_url="/docs-static/favicon.png",
+            with_google_fonts=False,
         )
 
     @app.get("/", include_in_schema=False)
