@@ -1,5 +1,6 @@
 """Forward-pass backends: PyTorch (device, AMP, channels_last, torch.compile) and ONNX Runtime (fp32).
-Both map N×C×h×w float32 → float32 logits / probabilities (softmax in fp32)."""
+Both map N×C×h×w float32 → float32 logits / probabilities (in fp32: a softmax over the channels, or one sigmoid per
+channel for multi-label models: ``activation="sigmoid"``, which the :class:`Predictor` sets from the model card)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class TorchBackend:
         device: torch.device | str = "cpu",
         amp: str | bool = "auto",
         compile: str = "off",
+        activation: str = "softmax",
     ):
         """``amp``: a :data:`~unetkit.models.numerics.AMP_MODES` mode (``True``/``False``: the old flag).
         ``compile``: off, on, or auto (decided by a short probe on the first batch)."""
@@ -43,6 +45,7 @@ class TorchBackend:
         self.model = self.numerics.prepare_model(model.to(self.device).eval())
         self.compile = compile
         self.net = compile_module(self.model) if compile == "on" else self.model
+        self.activation = activation
 
     @torch.inference_mode()
     def _forward(self, x: np.ndarray) -> torch.Tensor:
@@ -61,14 +64,24 @@ class TorchBackend:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return torch.softmax(self._forward(x), dim=1).cpu().numpy()
+            z = self._forward(x)
+            p = torch.sigmoid(z) if self.activation == "sigmoid" else torch.softmax(z, dim=1)
+            return p.cpu().numpy()
 
 
 class OnnxBackend:
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, device: torch.device | str = "cpu", threads: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        device: torch.device | str = "cpu",
+        threads: int | None = None,
+        activation: str = "softmax",
+    ):
         import onnxruntime as ort
+
+        self.activation = activation
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -91,6 +104,8 @@ class OnnxBackend:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         z = self.logits(x)
+        if self.activation == "sigmoid":
+            return (np.tanh(z * np.float32(0.5)) + np.float32(1.0)) * np.float32(0.5)  # sigmoid, no overflow
         z = z - z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)

@@ -126,8 +126,17 @@ class _ModeBase(_Strict):
     model_tags: Renamer = Renamer()
     save_probabilities: bool = False
     # unetkit extensions (docs/inference.md, "Threshold and clean-up")
-    threshold: float | None = Field(None, gt=0, le=1)  # binary models: foreground where p >= threshold
+    # binary models: foreground where p >= threshold; multi-label: one number, or {model class title: number}
+    threshold: float | dict[str, float] | None = None
     postprocess: dict[str, ClassCleanup] = {}  # model class title -> clean-up
+
+    @field_validator("threshold")
+    @classmethod
+    def _probabilities(cls, value):
+        for v in value.values() if isinstance(value, dict) else [value]:
+            if v is not None and not 0 < v <= 1:
+                raise ValueError(f"a threshold must be > 0 and <= 1 (got {v})")
+        return value
 
 
 class FullImageMode(_ModeBase):

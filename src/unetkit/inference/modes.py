@@ -3,8 +3,9 @@
 Original behaviour: docs/original-behaviour.md, "Inference modes".
 
 Every mode keeps the input annotation (objects, tags) and appends one bitmap per model class present (background
-included unless filtered), renamed by ``model_classes``. ``out_meta`` = input meta + renamed model classes
-(+ ROI / window / bbox rectangle classes); a new class whose title already exists is an error at construction.
+included unless filtered), renamed by ``model_classes``; a multi-label model's bitmaps may overlap. ``out_meta`` =
+input meta + renamed model classes (+ ROI / window / bbox rectangle classes); a new class whose title already exists
+is an error at construction.
 
 ``plan`` + ``assemble`` split a mode so that the batch runner can run many regions of many images in one
 forward pass; ``apply`` does both for one image. Sliding window streams its windows instead (bounded memory).
@@ -18,6 +19,7 @@ import numpy as np
 
 from unetkit.errors import ConfigError, FormatError
 from unetkit.inference import config as cfg
+from unetkit.inference.labelsets import class_region
 from unetkit.inference.postprocess import MaskPostprocessor
 from unetkit.inference.predictor import Network, Predictor, load_image
 from unetkit.inference.probabilities import add_probabilities, probability_class_json, probability_label_json
@@ -57,7 +59,8 @@ class ModeRunner:
         )
         self.kept = [(mc, mode.model_classes.rename(mc.title)) for mc in predictor.classes]
         self.kept = [(mc, title) for mc, title in self.kept if title is not None]
-        self.post = MaskPostprocessor(mode, predictor.classes, predictor.num_classes)
+        self.multilabel = ml = predictor.card.classes.multilabel  # masks packed (unetkit.inference.labelsets)
+        self.post = MaskPostprocessor(mode, predictor.classes, predictor.num_classes, multilabel=ml)
         self._new_classes: list[ObjClass] = []
         for mc, title in self.kept:
             self._add_class(
@@ -85,7 +88,8 @@ class ModeRunner:
         """One bitmap label per kept model class present in ``mask`` (class_title_to_idx order)."""
         labels = []
         for mc, title in self.kept:
-            bitmap = Bitmap.from_full_mask(mask == mc.index)
+            region = class_region(mask, mc.index) if self.multilabel else mask == mc.index
+            bitmap = Bitmap.from_full_mask(region)
             if bitmap is not None:
                 labels.append(Label(title, bitmap.translate(left, top) if (left or top) else bitmap))
         return labels
@@ -237,7 +241,7 @@ class SlidingWindowRunner(ModeRunner):
         batch = batch_size or self.mode.batch_size
         stitcher = BandStitcher(
             h, w, self.predictor.num_classes, self.mode.window.height, keep_probabilities=keep_probabilities,
-            threshold=self.post.threshold,
+            threshold=None if self.multilabel else self.post.threshold, thresholds=self.post.thresholds,
         )  # fmt: skip
         tops = sorted({win.top for win in windows})
         for i, top in enumerate(tops):

@@ -5,6 +5,9 @@ class, in this order: remove connected components smaller than ``min_size`` pixe
 largest components, fill holes. Components are 8-connected (OpenCV ``connectedComponentsWithStats``); a hole is
 a region of other pixels that does not touch the image border (4-connected, scipy ``binary_fill_holes``).
 Removed pixels become background (class index 0); filled holes become the class.
+
+Multi-label models (:mod:`unetkit.inference.labelsets`): ``threshold`` is one number or ``{class: number}``
+(default 0.5 each); each class is decided and cleaned on its own, removed pixels just lose that class.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from scipy import ndimage
 
 from unetkit.errors import ConfigError
 from unetkit.inference.config import ClassCleanup
+from unetkit.inference.labelsets import class_region, class_thresholds, decide_labelsets
 from unetkit.inference.predictor import argmax
 
 
@@ -64,12 +68,31 @@ def clean_mask(mask: np.ndarray, rules: dict[int, ClassCleanup]) -> np.ndarray:
     return out
 
 
-class MaskPostprocessor:
-    """A mode's ``threshold`` and ``postprocess`` settings checked against the model's classes."""
+def clean_labelsets(mask: np.ndarray, rules: dict[int, ClassCleanup]) -> np.ndarray:
+    """Apply each class index's rule to its bit of a packed multi-label mask (returns a new mask)."""
+    out = np.array(mask, copy=True)
+    for index, rule in rules.items():
+        if is_active(rule):
+            bit = out.dtype.type(1) << out.dtype.type(index)
+            cleaned = clean_region(class_region(out, index), rule)
+            out = np.where(cleaned, out | bit, out & ~bit)
+    return out
 
-    def __init__(self, mode, classes, num_classes: int):
+
+class MaskPostprocessor:
+    """A mode's ``threshold`` and ``postprocess`` settings checked against the model's classes. A multi-label
+    model's masks are packed (:mod:`unetkit.inference.labelsets`) and ``thresholds`` holds one value per class."""
+
+    def __init__(self, mode, classes, num_classes: int, *, multilabel: bool = False):
         self.threshold = mode.threshold
-        if self.threshold is not None and num_classes != 2:
+        self.multilabel = multilabel
+        self.thresholds = class_thresholds(mode.threshold, classes) if multilabel else None
+        if isinstance(self.threshold, dict) and not multilabel:
+            raise ConfigError(
+                "a threshold per class needs a multi-label model; give one number (binary models)",
+                json_path="$.mode.threshold",
+            )
+        if self.threshold is not None and num_classes != 2 and not multilabel:
             raise ConfigError(
                 f"`threshold` needs a binary model (background + one class); this model has {num_classes} "
                 "classes: leave it out to use the argmax",
@@ -85,8 +108,13 @@ class MaskPostprocessor:
         self.rules = {index[t]: rule for t, rule in mode.postprocess.items() if is_active(rule)}
 
     def mask(self, probs: np.ndarray) -> np.ndarray:
-        """Class-index mask of H×W×K probabilities: threshold or argmax, then the clean-up."""
+        """Class-index mask of H×W×K probabilities: threshold or argmax, then the clean-up (multi-label: the
+        packed mask of the per-class thresholds)."""
+        if self.multilabel:
+            return self.clean(decide_labelsets(probs, self.thresholds))
         return self.clean(decide(probs, self.threshold))
 
     def clean(self, mask: np.ndarray) -> np.ndarray:
-        return clean_mask(mask, self.rules) if self.rules else mask
+        if not self.rules:
+            return mask
+        return clean_labelsets(mask, self.rules) if self.multilabel else clean_mask(mask, self.rules)

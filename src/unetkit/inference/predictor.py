@@ -3,6 +3,8 @@
 pixels → the model's channels → bicubic resize to the card's input size → ÷scale, mean/std normalisation → forward →
 softmax → probabilities resized back to the image size (bicubic) → argmax. (The original resized the input
 bilinearly at inference although it trained with bicubic; unetkit uses bicubic for both, see docs/inference.md.)
+Multi-label models (the card says ``multilabel``) use one sigmoid per class instead of the softmax, and a class is
+present where its probability is ≥ 0.5, independently of the others.
 """
 
 from __future__ import annotations
@@ -18,17 +20,23 @@ import numpy as np
 
 from unetkit.errors import UnetkitError
 from unetkit.inference.backends import OnnxBackend, TorchBackend, resolve_device
+from unetkit.inference.labelsets import DEFAULT_THRESHOLD
 from unetkit.models.card import ONNX_METADATA_KEY, ModelCard, ModelClass
 from unetkit.models.preprocess import conform_channels, normalize, resize_image
 
 
 @dataclass
 class Prediction:
-    mask: np.ndarray  # H×W class indices (uint8, or uint16 for > 256 classes)
+    mask: np.ndarray  # H×W class indices (uint8, or uint16 for > 256 classes); multi-label: H×W×K bool
     probabilities: (
         np.ndarray
-    )  # H×W×C float32, softmax (after the bicubic resize back; may slightly leave [0, 1])
+    )  # H×W×C float32, softmax or sigmoids (after the bicubic resize back; may slightly leave [0, 1])
     classes: list[ModelClass]
+    multilabel: bool = False
+
+    def class_mask(self, index: int) -> np.ndarray:
+        """H×W bool: the pixels of the class with output index ``index``."""
+        return self.mask[:, :, index] if self.multilabel else self.mask == index
 
 
 def load_image(image) -> np.ndarray:
@@ -66,6 +74,8 @@ class Predictor:
         self.mean, self.std = card.preprocessing.mean, card.preprocessing.std
         self.resize = card.preprocessing.resize
         self.in_channels = card.in_channels
+        self.multilabel = card.classes.multilabel
+        backend.activation = card.classes.activation  # the card decides: softmax, or sigmoids (multi-label)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -125,7 +135,7 @@ class Predictor:
         return normalize(x, p.mean, p.std, p.scale)
 
     def forward(self, batch: np.ndarray, network: Network | None = None) -> np.ndarray:
-        """N×C×h×w normalised input → N×K×h×w softmax probabilities (averaged over flips with TTA).
+        """N×C×h×w normalised input → N×K×h×w probabilities (averaged over flips with TTA).
 
         ``network`` is the network pass the flips go around (default: this predictor's backend); serving
         plugs its micro-batcher in here.
@@ -179,13 +189,16 @@ class Predictor:
         return self.predict_proba_batch([image], network)[0]
 
     def predict(self, image, network: Network | None = None) -> Prediction:
-        """Class-index mask and probabilities of one image (numpy / PIL / path)."""
+        """Class-index mask and probabilities of one image (numpy / PIL / path); multi-label: one plane per class
+        (probability ≥ 0.5)."""
         probs = self.predict_proba(image, network)
+        if self.multilabel:
+            return Prediction(probs >= DEFAULT_THRESHOLD, probs, list(self.classes), multilabel=True)
         return Prediction(argmax(probs), probs, list(self.classes))
 
 
 # The network pass a Predictor calls (the ``network`` argument of its methods): N×C×h×w normalised input →
-# N×K×h×w softmax probabilities. Default: the backend's ``probabilities``.
+# N×K×h×w probabilities (softmax, or sigmoids for multi-label models). Default: the backend's ``probabilities``.
 Network = Callable[[np.ndarray], np.ndarray]
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unetkit.errors import UnetkitError
+from unetkit.inference.labelsets import decide_labelsets, labelset_dtype
 
 
 class SlidingWindowError(UnetkitError):
@@ -110,14 +111,18 @@ class BandStitcher:
         *,
         keep_probabilities: bool = False,
         threshold: float | None = None,
+        thresholds: np.ndarray | None = None,
     ):
         self.height, self.width, self.num_classes = height, width, num_classes
         self.threshold = threshold  # binary models: class 1 where its mean probability >= threshold
+        # multi-label models: a packed mask, bit k where class k's mean probability >= thresholds[k]
+        self.thresholds = None if thresholds is None else np.asarray(thresholds, np.float32)
         self.rows = min(window_height, height)
         self.base = 0  # image row of the buffer's first row
         self.acc = np.zeros((num_classes, self.rows, width), dtype=np.float32)
         self.wsum = np.zeros((self.rows, width), dtype=np.float32)
-        self.mask = np.zeros((height, width), dtype=index_dtype(num_classes))
+        dtype = index_dtype(num_classes) if thresholds is None else labelset_dtype(num_classes)
+        self.mask = np.zeros((height, width), dtype=dtype)
         self.probabilities = (
             np.zeros((height, width, num_classes), dtype=np.float16) if keep_probabilities else None
         )
@@ -161,7 +166,9 @@ class BandStitcher:
         acc = self.acc[:, :n]
         rows = slice(self.base, self.base + n)
         # weights are equal across classes at a pixel, so argmax of the sum = argmax of the mean
-        if self.threshold is not None:
+        if self.thresholds is not None:
+            self.mask[rows] = decide_labelsets(acc.transpose(1, 2, 0), self.thresholds * wsum[:, :, None])
+        elif self.threshold is not None:
             self.mask[rows] = acc[1] >= self.threshold * wsum
         else:
             self.mask[rows] = acc.argmax(axis=0).astype(self.mask.dtype, copy=False)

@@ -55,7 +55,8 @@ class ClassMap(_Frozen):
     """The classes of a model: the saved class JSONs, title → output index, and the class roles.
 
     ``class_title_to_idx`` excludes the neutral class; ``background`` is the title with index 0 (softmax
-    models); ``multilabel`` models have one independent sigmoid channel per class (overlaps allowed).
+    models); ``multilabel`` models have one independent sigmoid channel per class (overlaps allowed), no
+    background channel: ``class_title_to_idx`` maps each foreground class to its channel 0..K-1.
     """
 
     out_classes: tuple[dict, ...]
@@ -74,7 +75,14 @@ class ClassMap(_Frozen):
 
     @property
     def background(self) -> str | None:
+        if self.multilabel:
+            return None
         return next((t for t, i in self.class_title_to_idx.items() if i == 0), None)
+
+    @property
+    def activation(self) -> Literal["softmax", "sigmoid"]:
+        """How logits become probabilities: one sigmoid per channel (multi-label) or a softmax over channels."""
+        return "sigmoid" if self.multilabel else "softmax"
 
     @property
     def classes(self) -> list[ModelClass]:
@@ -93,12 +101,19 @@ class ClassMap(_Frozen):
 
     @classmethod
     def for_project(
-        cls, classes: Iterable, background: str, neutral: str, *, file: object | None = None
+        cls,
+        classes: Iterable,
+        background: str,
+        neutral: str,
+        *,
+        multilabel: bool = False,
+        file: object | None = None,
     ) -> ClassMap:
         """The original's indexing of project classes (ObjClass objects or dicts with title/color).
 
         background → 0, every other non-neutral title in Python string order → 1, 2, …; the background class
-        is appended to the outputs (colour #222222) when the project lacks it.
+        is appended to the outputs (colour #222222) when the project lacks it. ``multilabel``: every title but
+        background and neutral in Python string order → 0, 1, … (no background channel).
         """
         items = [
             (c["title"], c.get("color", "")) if isinstance(c, Mapping) else (c.title, c.color)
@@ -108,6 +123,8 @@ class ClassMap(_Frozen):
         dupes = sorted({t for t in titles if titles.count(t) > 1})
         if dupes:
             raise FormatError(f"duplicate class titles: {', '.join(dupes)}", file=file, json_path="$.classes")
+        if multilabel:
+            return _multilabel_map(items, background, neutral, file)
         out = [_class_json(t, color) for t, color in items if t != neutral]
         if background not in titles:
             out.append(_class_json(background, BACKGROUND_COLOR))
@@ -119,6 +136,33 @@ class ClassMap(_Frozen):
     def with_indices(self, mapping: Mapping[str, int]) -> ClassMap:
         """The same classes with another title → index map (continue_training, resume)."""
         return self.model_copy(update={"class_title_to_idx": {str(k): int(v) for k, v in mapping.items()}})
+
+
+MAX_MULTILABEL_CLASSES = 30  # training packs a pixel's classes and the neutral flag into one int32
+
+
+def _multilabel_map(
+    items: list[tuple[str, str]], background: str, neutral: str, file: object | None
+) -> ClassMap:
+    fg = sorted((t, color) for t, color in items if t not in (neutral, background))
+    if not fg:
+        raise FormatError(
+            f"multi-label training needs at least one class besides {background!r} and {neutral!r}",
+            file=file,
+            json_path="$.classes",
+        )
+    if len(fg) > MAX_MULTILABEL_CLASSES:
+        raise FormatError(
+            f"multi-label models have at most {MAX_MULTILABEL_CLASSES} classes, the project has {len(fg)}",
+            file=file,
+            json_path="$.classes",
+        )
+    return ClassMap(
+        out_classes=tuple(_class_json(t, color) for t, color in fg),
+        class_title_to_idx={t: i for i, (t, _) in enumerate(fg)},
+        neutral=neutral,
+        multilabel=True,
+    )
 
 
 def _class_json(title: str, color: str) -> dict:

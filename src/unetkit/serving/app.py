@@ -43,7 +43,12 @@ from unetkit.serving.limits import (
     retry_after_seconds,
 )
 from unetkit.serving.middleware import BodyLimitMiddleware
-from unetkit.serving.payloads import class_pixel_counts, encode_index_mask, encode_probabilities
+from unetkit.serving.payloads import (
+    class_pixel_counts,
+    encode_class_masks,
+    encode_index_mask,
+    encode_probabilities,
+)
 
 STATIC_DIR = Path(str(resources.files("unetkit.serving") / "static"))
 # Swagger UI 5 and ReDoc 2 (both render the OpenAPI 3.1 that FastAPI writes), shipped by the fastapi-offline package
@@ -283,11 +288,15 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
                 "height": int(img.shape[0]),
                 "classes": engine.classes,
             }
-            if format == "mask":
+            if format == "mask" and result.multilabel:  # overlapping classes: one mask per class
+                body["multilabel"] = True
+                body["masks_png"] = encode_class_masks(result.mask, engine.classes)
+                body["class_pixels"] = class_pixel_counts(result.mask, engine.classes)
+            elif format == "mask":
                 body["mask_png"] = encode_index_mask(result.mask, engine.classes)
                 body["class_pixels"] = class_pixel_counts(result.mask, engine.classes)
             else:
-                body["annotation"] = engine.mask_to_annotation(result.mask)
+                body["annotation"] = engine.prediction_to_annotation(result)
             if probabilities:
                 body["probabilities"] = encode_probabilities(result.probabilities, engine.classes)
             if preview:

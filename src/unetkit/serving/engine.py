@@ -54,14 +54,15 @@ class ServingEngine:
         """A :class:`Prediction` (mask H×W, probabilities H×W×K) of one image; ``network`` = the batched network."""
         return self.predictor.predict(image, network)
 
-    def mask_to_annotation(self, mask: np.ndarray) -> dict:
-        """One bitmap label per class present (original class titles, no suffix)."""
+    def prediction_to_annotation(self, prediction) -> dict:
+        """One bitmap label per class present (original class titles, no suffix; multi-label: may overlap)."""
         labels = []
         for cls in self.classes:
-            bitmap = Bitmap.from_full_mask(mask == cls["index"])
+            bitmap = Bitmap.from_full_mask(prediction.class_mask(cls["index"]))
             if bitmap is not None:
                 labels.append(Label(cls["title"], bitmap))
-        return Annotation(int(mask.shape[0]), int(mask.shape[1]), labels).to_json()
+        height, width = prediction.mask.shape[:2]
+        return Annotation(int(height), int(width), labels).to_json()
 
     def describe(self) -> dict:
         """The ``/v1/model`` body: the model card's description, the backend and the checkpoint."""

@@ -1,4 +1,5 @@
-"""Response payloads of the modern API: class index masks and probability maps as base64 PNGs."""
+"""Response payloads of the modern API: class index masks (multi-label: one mask per class) and probability maps as
+base64 PNGs."""
 
 from __future__ import annotations
 
@@ -52,7 +53,24 @@ def encode_probabilities(probs: np.ndarray, classes: list[dict]) -> dict[str, st
     return out
 
 
+def encode_class_masks(masks: np.ndarray, classes: list[dict]) -> dict[str, str]:
+    """Multi-label H×W×K bool → {class title: base64 1-bit PNG, white where the class is present} (may overlap)."""
+    return {
+        c["title"]: png_base64(Image.fromarray(np.ascontiguousarray(masks[:, :, c["index"]])))
+        for c in classes
+    }
+
+
+def decode_class_mask(data: str) -> np.ndarray:
+    """Inverse of one :func:`encode_class_masks` entry (for clients and tests): base64 PNG → H×W bool."""
+    with Image.open(io.BytesIO(base64.b64decode(data))) as img:
+        return np.asarray(img).astype(bool)
+
+
 def class_pixel_counts(mask: np.ndarray, classes: list[dict]) -> dict[str, int]:
+    """Pixels per class of a class-index mask, or of a multi-label H×W×K mask (a pixel may count for several)."""
+    if mask.ndim == 3:
+        return {c["title"]: int(np.count_nonzero(mask[:, :, c["index"]])) for c in classes}
     counts = np.bincount(
         mask.reshape(-1).astype(np.int64), minlength=max((c["index"] for c in classes), default=0) + 1
     )

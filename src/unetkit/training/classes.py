@@ -28,7 +28,7 @@ def continue_training_indexing(
             "Unable to continue_training, sets of classes for model and dataset do not match. "
             f"model: {sorted(checkpoint_map)}, dataset: {sorted(fresh.class_title_to_idx)}"
         )
-    if checkpoint_map[background] != 0:
+    if not fresh.multilabel and checkpoint_map[background] != 0:
         raise ConfigError(
             f"Unable to start training. Effective integer id for class {background} does not match the requested "
             f"value 0 (got {checkpoint_map[background]})."

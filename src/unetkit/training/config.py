@@ -130,6 +130,7 @@ class UnetkitOptions(_Strict):
     ddp_cpu_processes: int = Field(0, ge=0)
     cache_mb: int = Field(1024, ge=0)
     log_every: int = Field(1, ge=1)
+    multilabel: bool = False  # one sigmoid channel per class, overlaps allowed (default: softmax)
 
 
 class TrainConfig(_Strict):
@@ -180,6 +181,12 @@ def parse_config(data: Any, *, file: object | None = None, warn: bool = True) ->
         raise cfg.error(
             "Non-unique special classes in train config (background == neutral).",
             json_path="$.special_classes",
+        )
+    if cfg.unetkit.multilabel and cfg.unetkit.loss.name not in ("auto", "bce_dice"):
+        raise cfg.error(
+            "multi-label training uses per-class BCE + Dice (loss 'auto' or 'bce_dice'), not "
+            f"{cfg.unetkit.loss.name!r}",
+            json_path="$.unetkit.loss.name",
         )
     if len(set(cfg.gpu_devices)) != len(cfg.gpu_devices):
         raise cfg.error(f"duplicate device ids {cfg.gpu_devices}", json_path="$.gpu_devices")

@@ -3,7 +3,8 @@
 Original behaviour: docs/original-behaviour.md, "Losses and metrics".
 
 All losses take raw logits N×C×H×W and an int64 target N×H×W whose neutral pixels hold ``ignore_index``;
-they run in float32 (call them outside autocast).
+they run in float32 (call them outside autocast). Multi-label models (one sigmoid channel per class) take the
+packed target of :mod:`unetkit.training.multilabel` instead (bit k = class k, bit K = neutral).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from unetkit.errors import ConfigError
+from unetkit.training.multilabel import unpack_targets
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -114,6 +116,35 @@ def vnet_dice_loss(
     return 1.0 - (dice * w).sum() / w.sum()
 
 
+def multilabel_bce_dice_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    w_bce: float = 1.0,
+    w_dice: float = 1.0,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Multi-label: per class, BCE-with-logits (mean over non-neutral pixels) and soft Dice over the batch
+    2(Σpt+1)/(Σp+Σt+1) with p = sigmoid; each averaged over the classes (``class_weights``-weighted);
+    (w_bce·BCE + w_dice·(1−Dice))/(w_bce+w_dice). ``target`` is packed (bit k = class k, bit K = neutral)."""
+    logits = logits.float()
+    t, valid = unpack_targets(target, logits.shape[1])
+    n_valid = valid.sum()
+    if n_valid <= 0:
+        return _zero_like_loss(logits)
+    w = (
+        torch.ones(logits.shape[1], device=logits.device)
+        if class_weights is None
+        else class_weights.to(logits.device)
+    )
+    dims = (0, 2, 3)
+    bce = (F.binary_cross_entropy_with_logits(logits, t, reduction="none") * valid).sum(dims) / n_valid
+    p = torch.sigmoid(logits) * valid
+    tv = t * valid
+    dice = (2.0 * (p * tv).sum(dims) + DICE_SMOOTH) / (p.sum(dims) + tv.sum(dims) + DICE_SMOOTH)
+    bce, dice_loss = (bce * w).sum() / w.sum(), 1.0 - (dice * w).sum() / w.sum()
+    return (w_bce * bce + w_dice * dice_loss) / (w_bce + w_dice)
+
+
 def build_criterion(
     name: str,
     num_classes: int,
@@ -123,8 +154,19 @@ def build_criterion(
     w_dice: float = 1.0,
     class_weights: torch.Tensor | None = None,
     focal_gamma: float = 2.0,
+    multilabel: bool = False,
 ) -> tuple[Criterion, str]:
-    """Resolve ``auto`` like the original (2 output classes → BCE+Dice, otherwise NLL) → (criterion, name)."""
+    """Resolve ``auto`` like the original (2 output classes → BCE+Dice, otherwise NLL) → (criterion, name).
+    ``multilabel``: per-class BCE + Dice on sigmoid channels (``auto`` or ``bce_dice``)."""
+    if multilabel:
+        if name not in ("auto", "bce_dice"):
+            raise ConfigError(
+                f"multi-label training uses per-class BCE + Dice (loss 'auto' or 'bce_dice'), not {name!r}",
+                json_path="$.unetkit.loss.name",
+            )
+        return lambda lg, t: multilabel_bce_dice_loss(
+            lg, t, w_bce, w_dice, class_weights
+        ), "multilabel_bce_dice"
     if name == "auto":
         name = "bce_dice" if num_classes == 2 else "ce"
     if name == "bce_dice" and num_classes != 2:
@@ -154,8 +196,15 @@ def class_argmax(logits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def batch_metrics(logits: torch.Tensor, target: torch.Tensor, ignore_index: int, binary: bool) -> dict:
-    """Original per-batch metrics as 0-d tensors: accuracy (neutral excluded) and, when binary, hard dice."""
+def batch_metrics(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int, binary: bool, *, multilabel: bool = False
+) -> dict:
+    """Original per-batch metrics as 0-d tensors: accuracy (neutral excluded) and, when binary, hard dice.
+    ``multilabel``: accuracy of the per-class decisions at probability 0.5 (neutral pixels excluded)."""
+    if multilabel:
+        t, valid = unpack_targets(target, logits.shape[1])
+        correct = (((logits >= 0).float() == t).float() * valid).sum()
+        return {"accuracy": correct / (valid.sum() * logits.shape[1]).clamp_min(1)}
     pred = class_argmax(logits)
     valid = target != ignore_index
     n_valid = valid.sum()

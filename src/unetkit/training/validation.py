@@ -15,6 +15,7 @@ from unetkit.project.meta import color_to_rgb
 from unetkit.training import ddp
 from unetkit.training.data import CorruptionTracker
 from unetkit.training.losses import batch_metrics, class_argmax
+from unetkit.training.multilabel import class_counts, pack_predictions
 
 
 @torch.no_grad()
@@ -31,42 +32,57 @@ def run_validation(
     tracker: CorruptionTracker,
     eval_mode: bool = True,
     preview: ValidationPreview | None = None,
+    multilabel: bool = False,
 ) -> dict:
     """Each batch value is weighted by its size and divided by the number of validation samples, as the
-    original did (docs/original-behaviour.md, "Losses and metrics"). ``preview`` collects its first samples."""
+    original did (docs/original-behaviour.md, "Losses and metrics"). ``preview`` collects its first samples.
+    ``multilabel``: packed targets; per-class IoU and Dice of the sigmoid decisions at 0.5."""
     model.train(not eval_mode)
     if preview is not None:
         preview.reset()
     sums = torch.zeros(4, dtype=torch.float64)
     cm = ConfusionMatrix(num_classes, ignore_index=neutral)
+    counts = torch.zeros(num_classes if multilabel else 0, 3, dtype=torch.float64)  # multi-label tp, fp, fn
     for batch in loader:
         tracker.update(batch["failed"])
         x = batch["image"].to(device, non_blocking=True)
         y = batch["target"].to(device, non_blocking=True)
         loss, logits = forward_loss(x, y)
-        m = batch_metrics(logits.float(), y, neutral, binary)
+        m = batch_metrics(logits.float(), y, neutral, binary, multilabel=multilabel)
         n = x.shape[0]
         dice = m["dice"].item() if binary else 0.0
         sums += torch.tensor([loss.item() * n, m["accuracy"].item() * n, dice * n, n], dtype=torch.float64)
-        pred = class_argmax(logits)
-        cm.update(pred.cpu().numpy(), y.cpu().numpy())
+        if multilabel:
+            pred = pack_predictions(logits)
+            counts += class_counts(logits.float(), y)
+        else:
+            pred = class_argmax(logits)
+            cm.update(pred.cpu().numpy(), y.cpu().numpy())
         if preview is not None:
             preview.add(x, y, pred)
     model.train()
-    flat = torch.cat([sums, torch.from_numpy(cm.matrix.astype(np.float64)).flatten()])
+    flat = torch.cat([sums, torch.from_numpy(cm.matrix.astype(np.float64)).flatten(), counts.flatten()])
     red = ddp.all_reduce_sum(flat.to(device)).cpu()
     count = max(1.0, float(red[3]))
-    cm.matrix = red[4:].round().long().numpy().reshape(num_classes, num_classes)
+    end = 4 + num_classes * num_classes
+    cm.matrix = red[4:end].round().long().numpy().reshape(num_classes, num_classes)
     metrics = {"loss": float(red[0]) / count, "accuracy": float(red[1]) / count}
     if binary:
         metrics["dice"] = float(red[2]) / count
-    per = cm.per_class()
+    per = cm.per_class() if not multilabel else _multilabel_scores(red[end:].numpy().reshape(num_classes, 3))
     for title, idx in sorted(class_title_to_idx.items(), key=lambda kv: kv[1]):
         metrics[f"iou/{title}"] = float(per["iou"][idx])
         metrics[f"dice/{title}"] = float(per["dice"][idx])
     present = per["iou"][np.isfinite(per["iou"])]
     metrics["miou"] = float(present.mean()) if present.size else float("nan")
     return metrics
+
+
+def _multilabel_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class IoU and Dice from K×3 (tp, fp, fn) counts (NaN where a class is absent and not predicted)."""
+    tp, fp, fn = counts.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"iou": tp / (tp + fp + fn), "dice": 2 * tp / (2 * tp + fp + fn)}
 
 
 PREVIEW_IMAGES = 8
@@ -88,8 +104,15 @@ class ValidationPreview:
     picture: a row per sample with the input, the ground truth and the prediction (class colours blended over the
     input; background left as it is, neutral pixels grey)."""
 
-    def __init__(self, palette: dict[int, tuple[int, int, int]], neutral: int, count: int = PREVIEW_IMAGES):
-        self.count, self.neutral = count, neutral
+    def __init__(
+        self,
+        palette: dict[int, tuple[int, int, int]],
+        neutral: int,
+        count: int = PREVIEW_IMAGES,
+        *,
+        multilabel: bool = False,
+    ):
+        self.count, self.neutral, self.multilabel = count, neutral, multilabel
         size = max([*palette, neutral]) + 1
         self.colors = np.zeros((size, 3), np.float32)
         self.painted = np.zeros(size, bool)
@@ -100,12 +123,19 @@ class ValidationPreview:
 
     @classmethod
     def for_classes(cls, classes: ClassMap, count: int = PREVIEW_IMAGES) -> ValidationPreview:
-        return cls({mc.index: color_to_rgb(mc.color) for mc in classes.classes}, classes.neutral_index, count)
+        palette = {mc.index: color_to_rgb(mc.color) for mc in classes.classes}
+        return cls(palette, classes.neutral_index, count, multilabel=classes.multilabel)
 
     def reset(self) -> None:
         self.rows = []
 
     def overlay(self, picture: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        if self.multilabel:  # packed labels (bit k = class k): the classes at a pixel are blended in turn
+            out = picture.astype(np.float32)
+            for index in range(self.neutral + 1):
+                hit = ((labels >> index) & 1).astype(bool)
+                out[hit] = out[hit] * np.float32(0.45) + self.colors[index] * np.float32(0.55)
+            return out.round().astype(np.uint8)
         labels = np.clip(labels, 0, len(self.colors) - 1)
         alpha = self.painted[labels][:, :, None] * np.float32(0.55)
         return (picture * (1 - alpha) + self.colors[labels] * alpha).round().astype(np.uint8)
