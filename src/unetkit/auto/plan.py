@@ -17,7 +17,8 @@ from unetkit.config_base import ConfigModel, read_json, validate_config
 
 FORMAT_VERSION = 1
 CPU_PATCH, GPU_PATCH = 128, 256  # the patch side a device starts from (rule "Patch size")
-SHARES = {"train": 0.72, "select": 0.16, "report": 0.04}  # of the budget; the rest is margin (rule "Budget")
+MAX_SHARE = {"select": 0.25, "report": 0.05}  # of the budget (rule "Budget")
+MARGIN = 0.04  # of the budget, kept free for the unforeseen
 
 
 class Network(ConfigModel):
@@ -121,6 +122,8 @@ def make_plan(
     budget_s: float,
     device: str,
     speed,
+    training,
+    probe_val_images: int = 1,
     seed: int = 0,
     folds: int | None = None,
     background: str = "bg",
@@ -128,8 +131,10 @@ def make_plan(
     patch: int,
     batch_size: int,
     network: Network,
+    validations: int = 5,
 ) -> Plan:
-    """The plan for a fingerprint, a budget and the measured ``speed`` (see :mod:`unetkit.auto.probe`)."""
+    """The plan for a fingerprint, a budget and the measured speeds (:mod:`unetkit.auto.probe`): ``speed`` of
+    the network alone (inference windows) and ``training`` of the real training pipeline."""
     classes = fingerprint["classes"]
     rare = min((c["pixel_fraction"] for c in classes.values()), default=1.0) < 0.01
     multilabel = bool(fingerprint.get("overlapping_classes"))
@@ -138,12 +143,21 @@ def make_plan(
     windows_per_image = math.ceil(size["height"]["median"] / (patch / 2)) * math.ceil(
         size["width"]["median"] / (patch / 2)
     )
-    select_s = budget_s * SHARES["select"]
-    train_s = budget_s * SHARES["train"]
     # out-of-fold inference runs twice when TTA is tried (plain, then four flips): 5 window passes per window
-    tta = images * windows_per_image * speed.window_s * 5 <= select_s
-    iterations_one = int(train_s / speed.train_step_s)
-    k = folds_for(images, iterations_one, folds)
+    oof_s = images * windows_per_image * speed.window_s
+    tta = oof_s * 5 <= budget_s * MAX_SHARE["select"]
+    select_s = min(max(2.0 * oof_s * (5 if tta else 1), 5.0), budget_s * MAX_SHARE["select"])
+    report_s = min(5.0 + 0.5 * min(images, 6), budget_s * MAX_SHARE["report"])
+    train_s = budget_s * (1 - MARGIN) - select_s - report_s - speed.planning_s
+    per_val_image = training.validation_s / max(1, probe_val_images)
+
+    def steps(k: int) -> int:
+        """Training steps per fold when ``k`` folds share ``train_s`` (each: startup + validations + steps)."""
+        val_images = images / k if k > 1 else max(1, round(0.2 * images))
+        fixed = training.startup_s + validations * per_val_image * val_images
+        return int((train_s / k - fixed) / training.step_s)
+
+    k = folds_for(images, steps(1), folds)
     return Plan(
         seed=seed,
         budget_s=budget_s,
@@ -157,13 +171,21 @@ def make_plan(
         batch_size=batch_size,
         foreground_prob=0.5 if rare else 0.33,
         loss="auto" if multilabel else "ce_vnet_dice",  # multi-label: per-class BCE + Dice
-        iterations=max(20, iterations_one // k),
+        iterations=max(20, steps(k)),
+        validations=validations,
         folds=k,
         selection=Selection(try_tta=tta),
         time_s={
+            "planning": round(speed.planning_s, 1),
             "train": round(train_s, 1),
             "select": round(select_s, 1),
-            "report": round(budget_s * SHARES["report"], 1),
+            "report": round(report_s, 1),
         },
-        probe={"train_step_s": speed.train_step_s, "window_s": speed.window_s, "numerics": speed.numerics},
+        probe={
+            "window_s": speed.window_s,
+            "numerics": speed.numerics,
+            "train_step_s": training.step_s,
+            "validation_s": training.validation_s,
+            "startup_s": training.startup_s,
+        },
     )

@@ -16,6 +16,7 @@ class Speed:
     train_step_s: float  # one optimiser step on a batch of patches
     window_s: float  # one window forward (inference, batched)
     numerics: str  # what "auto" resolved to
+    planning_s: float = 0.0  # time spent on the fingerprint and this probe
 
 
 def probe(
@@ -69,3 +70,38 @@ def _timed(fn, steps: int, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return (time.perf_counter() - started) / steps
+
+
+@dataclass(frozen=True)
+class TrainingSpeed:
+    step_s: float  # one training iteration of the real pipeline (reading, cropping, augmenting, stepping)
+    validation_s: float  # one validation with its checkpoint
+    startup_s: float  # per training run: reading the project, building the model and loaders
+
+
+def probe_training(project_dir, config: dict, split: dict, steps: int = 12) -> TrainingSpeed:
+    """Run the real training pipeline for ``steps`` iterations (one validation at the end) in a scratch folder
+    and time it: the metrics log stamps every iteration."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from unetkit.training import train
+
+    scratch = Path(tempfile.mkdtemp(prefix="unetkit-probe-"))
+    per_epoch = max(1, -(-len(split["train"]) // config["batch_size"]["train"]))
+    epochs = max(2, -(-steps // per_epoch))
+    config = {**config, "epochs": epochs, "val_every": epochs}  # one validation, at the end
+    config["unetkit"] = {**config["unetkit"], "log_every": 1}
+    try:
+        started = time.perf_counter()
+        result = train(project_dir, config, scratch / "run", progress=False, split=split)
+        wall = time.perf_counter() - started
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    stamps = [r["time"] for r in result.records if r.get("type") == "train"]
+    val_end = max(r["time"] for r in result.records if r.get("type") == "val")
+    skip = min(max(2, per_epoch), len(stamps) - 2)  # the first epoch fills the sample cache and allocators
+    step_s = (stamps[-1] - stamps[skip]) / max(1, len(stamps) - 1 - skip)
+    validation_s = max(0.0, val_end - stamps[-1])
+    return TrainingSpeed(step_s, validation_s, max(0.0, wall - val_end))

@@ -6,6 +6,7 @@ best checkpoint, or the ensemble of the folds), whose model card carries the pla
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -18,7 +19,7 @@ from unetkit import atomic
 from unetkit.auto.fingerprint import fingerprint
 from unetkit.auto.folds import make_folds
 from unetkit.auto.plan import Plan, make_plan, network_for, patch_side
-from unetkit.auto.probe import probe
+from unetkit.auto.probe import probe, probe_training
 from unetkit.auto.select import Choices, OutOfFold, choose
 from unetkit.errors import ConfigError
 from unetkit.models import model_stride
@@ -27,6 +28,7 @@ from unetkit.project import Project, rasterize, read_pixels
 
 log = logging.getLogger("unetkit.auto")
 MIN_BUDGET_S = 30.0
+GUARD = 1.05  # training stops at 105 % of its planned time even if the probe was optimistic
 
 
 @dataclass
@@ -68,6 +70,7 @@ def plan_project(
     """Fingerprint a project and derive its plan (docs/auto.md, "Rules")."""
     budget_s = parse_budget(budget)
     dev = resolve_device(device)
+    started = time.time()
     fp = fingerprint(project_dir)
     if fp.get("images", 0) < 2:
         raise ConfigError("auto needs a project with at least 2 annotated images", file=project_dir)
@@ -79,11 +82,17 @@ def plan_project(
     patch = patch_side(fp, kind, model_stride(network.model, **network.model_options))
     batch = max(2, min(16 if kind == "cpu" else 32, round((8 if kind == "cpu" else 16) * (128 / patch) ** 2)))
     classes = len(fp["classes"]) + 1
-    speed = probe(network.model, network.model_options, fp["channels"], classes, patch, batch, dev)
-    return make_plan(
-        fp, budget_s=budget_s, device=kind, speed=speed, seed=seed, folds=folds, patch=patch, batch_size=batch,
-        network=network,
-    )  # fmt: skip
+    speed = probe(network.model, network.model_options, fp["channels"], classes, patch, batch, dev, steps=2)
+    common = {"device": kind, "seed": seed, "patch": patch, "batch_size": batch, "network": network}
+    project = Project.read(project_dir)
+    holdout = make_folds([f"{it.dataset}/{it.name}" for it in project.items()], 1, seed)[0]
+    stub = Plan(budget_s=budget_s, iterations=1, **common)
+    # about 2 % of the budget on the real pipeline (12 to 400 steps) measures the step time within a few percent
+    steps = int(min(400, max(12, 0.02 * budget_s / (1.3 * speed.train_step_s))))
+    training = probe_training(project_dir, training_config(stub, len(holdout["train"])), holdout, steps)
+    speed = dataclasses.replace(speed, planning_s=time.time() - started)
+    return make_plan(fp, budget_s=budget_s, speed=speed, training=training, probe_val_images=len(holdout["val"]),
+                     folds=folds, **common)  # fmt: skip
 
 
 def training_config(plan: Plan, n_train: int) -> dict:
@@ -222,6 +231,7 @@ def auto(
         raise ConfigError("the output folder exists and is not empty", file=run)
     if isinstance(plan, (str, Path)):
         plan = Plan.read(plan)
+    given = plan is not None
     if plan is None:
         plan = plan_project(project_dir, budget=budget, device=device, folds=folds, seed=seed)
     atomic.make_folder(run)
@@ -229,7 +239,9 @@ def auto(
     project = Project.read(project_dir)
     names = [f"{it.dataset}/{it.name}" for it in project.items()]
     splits = make_folds(names, plan.folds, plan.seed, plan.holdout_fraction)
-    train_end = started + plan.time_s.get("train", plan.budget_s * 0.72)
+    t = plan.time_s
+    planned = (0.0 if given else t.get("planning", 0.0)) + t.get("train", 0.7 * plan.budget_s)
+    train_end = started + planned * GUARD  # the steps are planned; this only guards the budget
     fold_ckpts, histories = [], []
     for i, split in enumerate(splits):
         deadline = time.time() + (train_end - time.time()) / (len(splits) - i)

@@ -280,7 +280,8 @@ class Trainer:
             torch.distributed.all_gather_object(rngs, self._rng_state())
         if not self.is_main:
             return
-        self.log.write({"type": "val", "epoch": epoch_flt, "iteration": self.global_iter, "metrics": metrics})
+        self.log.write({"type": "val", "epoch": epoch_flt, "iteration": self.global_iter, "metrics": metrics,
+                        "time": round(self.elapsed_before + time.perf_counter() - t_start, 4)})  # fmt: skip
         grid = self.preview.grid()  # input | ground truth | prediction of the first validation images
         if grid is not None:
             self.log.image("val/predictions", grid, self.global_iter)

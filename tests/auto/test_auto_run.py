@@ -1,0 +1,142 @@
+"""`unetkit auto` end to end on a generated project: the budget is kept, the run works wherever a checkpoint
+does (infer with and without --config, export with ensemble parity, serve, evaluate), a plan reproduces a run."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from unetkit.auto.plan import Plan
+from unetkit.cli.main import main
+from unetkit.models.checkpoint import load_checkpoint, read_card
+from unetkit.project import Annotation, Bitmap, Label, ObjClass, Project, ProjectMeta, ProjectWriter
+
+pytestmark = pytest.mark.filterwarnings("ignore:CUDA is not available")
+BUDGET_S = 60.0
+
+
+def make_project(path, n=10, size=64, seed=0):
+    """Dark noisy images with a bright ring (thin structure) and a disk: one class, no tags."""
+    rng = np.random.default_rng(seed)
+    writer = ProjectWriter(path, ProjectMeta(classes=[ObjClass("fg", "bitmap", "#FF0000")]))
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        cy, cx = rng.integers(20, 44, size=2)
+        r = (yy - cy) ** 2 + (xx - cx) ** 2
+        fg = ((r >= 100) & (r <= 144)) | (r <= 16)
+        img = (rng.random((size, size, 3)) * 70).astype(np.uint8)
+        img[fg] += np.array([150, 110, 60], np.uint8)
+        writer.add_item(
+            "ds0", f"im_{i:02d}.png", img, Annotation(size, size, [Label("fg", Bitmap((0, 0), fg))])
+        )
+    writer.write_meta()
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("auto")
+    project = make_project(root / "project")
+    started = time.perf_counter()
+    code = main(["auto", str(project), "--out", str(root / "run"), "--budget", f"{BUDGET_S:.0f}s", "--folds", "2",
+                 "--no-progress"])  # fmt: skip
+    return project, root / "run", time.perf_counter() - started, code
+
+
+def test_the_budget_is_kept(run):
+    _, folder, elapsed, code = run
+    assert code == 0
+    assert 0.8 * BUDGET_S <= elapsed <= 1.2 * BUDGET_S
+
+
+def test_outputs_plan_report_and_ensemble_card(run):
+    _, folder, _, _ = run
+    plan = Plan.read(folder / "plan.json")
+    assert plan.folds == 2 and plan.fingerprint["images"] == 10
+    card = read_card(folder)  # RUN resolves to RUN/model
+    assert card.path == folder / "model" and card.model == "ensemble" and card.model_options["count"] == 2
+    recorded = card.provenance.plan
+    assert recorded["inference"]["mode"]["name"] == "sliding_window" and len(recorded["members"]) == 2
+    assert [s["option"] for s in recorded["choices"]["steps"]][:2] == ["tta", "threshold"]
+    html = (folder / "report.html").read_text()
+    for section in (
+        "Fingerprint",
+        "Plan",
+        "Training curves per fold",
+        "Choices on out-of-fold",
+        "ROC",
+        "overlays",
+    ):
+        assert section in html
+
+
+def test_infer_without_and_with_config_export_and_evaluate(run, tmp_path):
+    project, folder, _, _ = run
+    assert main(["infer", "--model", str(folder), "--project", str(project), "--out", str(tmp_path / "a"),
+                 "--no-progress"]) == 0  # fmt: skip
+    cfg = tmp_path / "full.json"
+    cfg.write_text(
+        json.dumps({"model": {}, "mode": {"name": "full_image", "model_classes": {"add_suffix": "_full"}}})
+    )
+    assert main(["infer", "--model", str(folder), "--project", str(project), "--out", str(tmp_path / "b"),
+                 "--config", str(cfg), "--no-progress"]) == 0  # fmt: skip
+    assert Project.read(tmp_path / "a").meta.get_class("fg_unet") is not None  # the plan's settings
+    assert Project.read(tmp_path / "b").meta.get_class("fg_full") is not None  # the given config wins
+    assert (
+        main(
+            [
+                "evaluate",
+                "--gt",
+                str(project),
+                "--pred",
+                str(tmp_path / "a"),
+                "--json",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
+    dice = json.loads((tmp_path / "m.json").read_text())["pooled"]["per_class"]["fg"]["dice"]
+    assert dice > 0.5
+    assert (
+        main(["export", "onnx", "--model", str(folder), "-o", str(tmp_path / "m.onnx")]) == 0
+    )  # parity checked
+
+
+def test_ensemble_is_the_mean_of_its_members(run):
+    _, folder, _, _ = run
+    ensemble = load_checkpoint(folder).model
+    members = [load_checkpoint(folder / m).model for m in read_card(folder).provenance.plan["members"]]
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(m(x), 1) for m in members]).mean(0)
+        torch.testing.assert_close(torch.softmax(ensemble(x), 1), mean, atol=1e-5, rtol=1e-4)
+
+
+def test_serving_the_run(run):
+    from unetkit.serving.app import create_app
+
+    _, folder, _, _ = run
+    with TestClient(create_app(folder)) as client:
+        info = client.get("/v1/model").json()
+        assert info["architecture"] == "ensemble"
+
+
+def test_a_plan_reproduces_its_run(run, tmp_path):
+    project, folder, _, _ = run
+    plan = json.loads((folder / "plan.json").read_text())
+    plan.update(iterations=6, validations=1, folds=2)
+    plan["selection"]["try_tta"] = False
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    states = []
+    for name in ("r1", "r2"):
+        assert main(["auto", str(project), "--out", str(tmp_path / name), "--plan", str(tmp_path / "plan.json"),
+                     "--no-progress"]) == 0  # fmt: skip
+        states.append(torch.load(tmp_path / name / "model" / "model.pt", weights_only=True))
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

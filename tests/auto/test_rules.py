@@ -1,0 +1,165 @@
+"""The planner's rules on synthetic fingerprints (table-driven), folds and the out-of-fold choices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unetkit.auto.folds import make_folds
+from unetkit.auto.plan import Plan, folds_for, make_plan, network_for, patch_side
+from unetkit.auto.probe import Speed, TrainingSpeed
+from unetkit.auto.run import parse_budget, training_config
+from unetkit.auto.select import OutOfFold, choose, pooled_dice
+from unetkit.errors import ConfigError
+
+
+def fp(*, images=20, side=1000, thickness=None, fraction=0.1, overlap=False):
+    return {
+        "images": images,
+        "size": {"height": {"median": side}, "width": {"median": side}},
+        "channels": 3,
+        "pixel_type": "uint8",
+        "classes": {"fg": {"pixel_fraction": fraction, "present_in": 1.0, "thickness_px": thickness}},
+        "overlapping_classes": overlap,
+        "neutral_fraction": 0.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fingerprint", "device", "expected"),
+    [
+        (fp(side=1000), "cpu", 128),  # the CPU's start side
+        (fp(side=1000), "gpu", 256),  # the GPU's
+        (fp(side=100), "cpu", 96),  # never above the median image side (a multiple of the stride)
+        (fp(side=1000, thickness=12), "cpu", 192),  # 16 thicknesses of context
+        (fp(side=1000, thickness=40), "cpu", 256),  # ... at most twice the start side
+        (fp(side=20), "cpu", 16),  # at least one stride
+    ],
+)
+def test_patch_side(fingerprint, device, expected):
+    assert patch_side(fingerprint, device, 16) == expected
+
+
+@pytest.mark.parametrize(
+    ("patch", "device", "depth", "width"), [(128, "cpu", 4, 16), (256, "gpu", 5, 32), (32, "cpu", 2, 16)]
+)
+def test_network(patch, device, depth, width):
+    net = network_for(patch, device)
+    assert net.model == "unet" and net.model_options == {"base_channels": width, "depth": depth}
+
+
+@pytest.mark.parametrize(
+    ("images", "iterations", "requested", "folds"),
+    [(50, 10_000, None, 5), (50, 5_000, None, 1), (8, 100_000, None, 1), (50, 100, 3, 3), (4, 100, 10, 4)],
+)
+def test_folds_rule(images, iterations, requested, folds):
+    assert folds_for(images, iterations, requested) == folds
+
+
+def speed(train_step_s=0.1, window_s=0.01):
+    return Speed(train_step_s, window_s, "fp32", planning_s=1.0)
+
+
+TRAINING = TrainingSpeed(step_s=0.1, validation_s=0.5, startup_s=1.0)
+
+
+def plan_of(fingerprint, budget=600.0, **kw):
+    return make_plan(fingerprint, budget_s=budget, device="cpu", speed=speed(**kw), training=TRAINING, patch=128,
+                     batch_size=8, network=network_for(128, "cpu"))  # fmt: skip
+
+
+def test_plan_rules_sampling_loss_budget():
+    common = plan_of(fp())
+    assert common.foreground_prob == 0.33 and common.loss == "ce_vnet_dice" and not common.multilabel
+    assert (
+        plan_of(fp(fraction=0.005)).foreground_prob == 0.5
+    )  # rare foreground: more foreground-centred patches
+    over = plan_of(fp(overlap=True))
+    assert over.multilabel and over.loss == "auto"
+    t = common.time_s
+    assert sum(t.values()) <= 600 * 0.97 and t["train"] > 0.7 * 600
+    # the probes' figures: per fold, startup 1 s + 5 validations of 4 images at 0.5 s an image, then 0.1 s steps
+    assert common.folds == 1 and common.iterations == int((t["train"] - 1.0 - 5 * 0.5 * 4) / 0.1)
+    slow = plan_of(fp(), window_s=5.0)  # out-of-fold inference too slow for TTA within the select share
+    assert not slow.selection.try_tta and slow.time_s["select"] == 0.25 * 600
+
+
+def test_plan_round_trip_and_strict_keys(tmp_path):
+    plan = plan_of(fp())
+    path = plan.write(tmp_path / "plan.json")
+    assert Plan.read(path).model_dump() == plan.model_dump()
+    raw = path.read_text().replace('"batch_size"', '"batch_size": 8, "ptach"')
+    (tmp_path / "bad.json").write_text(raw)
+    with pytest.raises(
+        ConfigError, match=r"bad\.json: \$\.ptach: unknown key 'ptach' \(did you mean 'patch'\?\)"
+    ):
+        Plan.read(tmp_path / "bad.json")
+
+
+def test_training_config_from_the_plan():
+    plan = plan_of(fp())
+    cfg = training_config(plan, n_train=16)
+    assert cfg["input_size"] == {"width": 128, "height": 128}
+    assert cfg["epochs"] * 2 >= plan.iterations  # 2 steps per epoch with 16 images and batch 8
+    assert cfg["unetkit"]["patch_sampling"] == {"mode": "random_crop", "foreground_prob": 0.33}
+    assert (
+        cfg["unetkit"]["scheduler"]["name"] == "cosine" and cfg["unetkit"]["loss"]["name"] == "ce_vnet_dice"
+    )
+
+
+def test_budget_parsing():
+    assert parse_budget("60m") == 3600 and parse_budget("1.5h") == 5400 and parse_budget("90s") == 90
+    assert parse_budget(120) == 120
+    for bad in ("soon", "10s", "-5m", "infm"):
+        with pytest.raises(ConfigError, match="budget"):
+            parse_budget(bad)
+
+
+def test_folds_are_disjoint_cover_everything_and_are_seeded():
+    names = [f"ds/{i:02d}.png" for i in range(23)]
+    folds = make_folds(names, 5, seed=3)
+    vals = [set(f["val"]) for f in folds]
+    assert sum(len(v) for v in vals) == 23 and set().union(*vals) == set(names)
+    assert all(len(v) in (4, 5) for v in vals)
+    for f in folds:
+        assert not set(f["train"]) & set(f["val"]) and set(f["train"]) | set(f["val"]) == set(names)
+    assert make_folds(names, 5, seed=3) == folds and make_folds(names, 5, seed=4) != folds
+    (hold,) = make_folds(names, 1, seed=0, holdout_fraction=0.2)
+    assert len(hold["val"]) == 5 and len(hold["train"]) == 18
+
+
+def _binary(gt, p_fg):
+    return OutOfFold("x", gt, np.stack([1 - p_fg, p_fg], axis=2).astype(np.float32))
+
+
+def test_threshold_choice_on_a_constructed_case():
+    gt = np.zeros((20, 20), np.uint8)
+    gt[5:15, 5:15] = 1
+    p = np.where(gt == 1, 0.35, 0.1)  # an under-confident model: 0.5 misses everything, 0.3 finds it exactly
+    choices = choose([_binary(gt, p)], neutral=2, thresholds=[0.3, 0.5, 0.7], min_sizes=[], try_tta=False)
+    assert choices.threshold == 0.3 and choices.dice == pytest.approx(1.0)
+    step = next(s for s in choices.steps if s["option"] == "threshold")
+    assert step["taken"] and step["gain"] == pytest.approx(1.0)
+
+
+def test_small_component_removal_and_tta_choices():
+    gt = np.zeros((30, 30), np.uint8)
+    gt[5:20, 5:20] = 1
+    p = np.where(gt == 1, 0.9, 0.05)
+    p[25:27, 25:27] = 0.9  # a 4-pixel false positive
+    flipped = np.where(gt == 1, 0.9, 0.05)  # the "TTA" prediction lacks the speck
+    item = _binary(gt, p)
+    item.probs_tta = np.stack([1 - flipped, flipped], axis=2).astype(np.float32)
+    choices = choose([item], neutral=2, thresholds=[0.5], min_sizes=[0, 16], try_tta=True)
+    assert choices.tta and choices.min_sizes == {}  # TTA already removes the speck; the clean-up adds nothing
+    choices = choose([item], neutral=2, thresholds=[0.5], min_sizes=[0, 16], try_tta=False)
+    assert not choices.tta and choices.min_sizes == {1: 16} and choices.dice == pytest.approx(1.0)
+
+
+def test_neutral_pixels_do_not_count():
+    gt = np.zeros((10, 10), np.uint8)
+    gt[:5] = 1
+    gt[8:] = 2  # neutral
+    p = np.where(gt == 1, 0.9, 0.1)
+    p[8:] = 0.9  # confident "foreground" on neutral pixels: ignored
+    assert pooled_dice([_binary(gt, p)], neutral=2) == pytest.approx(1.0)
