@@ -10,11 +10,14 @@ place at the end; an error stops the run as locally and leaves no output.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from pathlib import Path
 
 from unetkit import cluster
 from unetkit.inference.batch import RunStats, apply_one, forward_group, load_item
 from unetkit.progress import progress_bar
+from unetkit.project import Project
 
 GROUPS_PER_ACTOR = 2
 ACTOR_RETRIES = 2
@@ -54,10 +57,6 @@ class RayInference:
         self.nodes = self.actors = 0
 
     def __call__(self, predictor, mode, project, out_meta, writer, workers, batch_size, progress) -> RunStats:
-        from pathlib import Path
-
-        from unetkit.project import Project
-
         if not project.path.is_absolute():  # the actors run elsewhere: absolute paths only
             project = Project.read(project.path.resolve())
         items = list(project.items())
@@ -82,7 +81,8 @@ class RayInference:
                 return self._write(ray, actors, groups, writer, batch_size, progress)
             finally:
                 for actor in actors:
-                    ray.kill(actor)
+                    with contextlib.suppress(Exception):  # already gone with its node: nothing to end
+                        ray.kill(actor)
 
     @staticmethod
     def _write(ray, actors, groups, writer, batch_size, progress) -> RunStats:
