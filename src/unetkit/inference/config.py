@@ -166,7 +166,7 @@ class SlidingWindowMode(_ModeBase):
     class_name: str = Field("sliding_window", min_length=1)
     # unetkit extensions (not in the original schema)
     blend: Literal["constant", "gaussian"] = "constant"  # constant = the original's plain summation
-    batch_size: int = Field(8, ge=1)  # windows per forward pass
+    batch_size: int | None = Field(None, ge=1)  # windows per forward pass; None: 1–2 on CPU, 8 on CUDA
 
 
 Mode = Annotated[FullImageMode | RoiMode | BboxesMode | SlidingWindowMode, Field(discriminator="name")]

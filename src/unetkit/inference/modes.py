@@ -24,7 +24,14 @@ from unetkit.inference.postprocess import MaskPostprocessor
 from unetkit.inference.predictor import Network, Predictor, load_image
 from unetkit.inference.probabilities import add_probabilities, probability_class_json, probability_label_json
 from unetkit.inference.regions import padded_box, roi_window
-from unetkit.inference.tiling import BandStitcher, SlidingWindowError, Window, blend_weights, window_grid
+from unetkit.inference.tiling import (
+    BandStitcher,
+    SlidingWindowError,
+    Window,
+    blend_weights,
+    default_window_batch,
+    window_grid,
+)
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, ProjectMeta, Rectangle, random_color
 
 
@@ -84,11 +91,20 @@ class ModeRunner:
         return self.in_meta.clone(classes=list(self.in_meta.classes) + list(self._new_classes))
 
     # ------------------------------------------------------------------ helpers
-    def model_labels(self, mask: np.ndarray, top: int = 0, left: int = 0) -> list[Label]:
-        """One bitmap label per kept model class present in ``mask`` (class_title_to_idx order)."""
+    def model_labels(
+        self, mask: np.ndarray, top: int = 0, left: int = 0, *, consume: bool = False
+    ) -> list[Label]:
+        """One bitmap label per kept model class present in ``mask`` (class_title_to_idx order). ``consume``: the
+        last class's region is computed into a uint8 mask's own buffer (one image-sized array less at the peak;
+        the mask is not usable afterwards)."""
         labels = []
-        for mc, title in self.kept:
-            region = class_region(mask, mc.index) if self.multilabel else mask == mc.index
+        for i, (mc, title) in enumerate(self.kept):
+            if self.multilabel:
+                region = class_region(mask, mc.index)
+            elif consume and i == len(self.kept) - 1 and mask.dtype == np.uint8:
+                region = np.equal(mask, mc.index, out=mask.view(bool))
+            else:
+                region = mask == mc.index
             bitmap = Bitmap.from_full_mask(region)
             if bitmap is not None:
                 labels.append(Label(title, bitmap.translate(left, top) if (left or top) else bitmap))
@@ -234,11 +250,19 @@ class SlidingWindowRunner(ModeRunner):
         except SlidingWindowError as exc:
             raise SlidingWindowError(exc.message, json_path="$.mode.window") from None
 
+    def window_batch(self) -> int:
+        """Windows per forward pass: the mode's ``batch_size``, else the device's default (1–2 on a CPU)."""
+        if self.mode.batch_size:
+            return self.mode.batch_size
+        device = getattr(self.predictor.backend, "device", None)
+        w, h = self.predictor.input_size
+        return default_window_batch(getattr(device, "type", "cpu"), w * h)
+
     def stitch(self, image: np.ndarray, *, keep_probabilities: bool = False, batch_size: int | None = None):
         """Class-index mask (and mean probabilities H×W×K float16) of the whole image, row band by row band."""
         h, w = image.shape[:2]
         windows = self.grid(h, w)
-        batch = batch_size or self.mode.batch_size
+        batch = batch_size or self.window_batch()
         stitcher = BandStitcher(
             h, w, self.predictor.num_classes, self.mode.window.height, keep_probabilities=keep_probabilities,
             threshold=None if self.multilabel else self.post.threshold, thresholds=self.post.thresholds,
@@ -262,7 +286,7 @@ class SlidingWindowRunner(ModeRunner):
         labels = list(ann.labels)
         if self.window_class is not None:
             labels += [Label(self.window_class.title, _rect(win)) for win in windows]
-        labels += self.model_labels(self.post.clean(mask))
+        labels += self.model_labels(self.post.clean(mask), consume=True)
         out = ann.clone(labels=labels)
         if self.mode.save_probabilities:
             prob_labels = [
