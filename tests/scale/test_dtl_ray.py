@@ -74,6 +74,17 @@ def test_random_crops_and_a_truncated_image_match_local(ray_cluster, vessels, tm
     assert not (tmp_path / "ray" / ".unetkit-dtl-tmp").exists()
 
 
+def test_without_address_a_local_ray_instance_runs_the_graph(vessels, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))  # Ray may keep a token under ~/.ray
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    graph = tmp_path / "random.json"
+    graph.write_text(json.dumps(RANDOM_GRAPH))
+    assert dtl(graph, vessels, tmp_path / "local", "--seed", "4") == 0
+    assert dtl(graph, vessels, tmp_path / "ray", "--seed", "4", "--engine", "ray") == 0
+    assert "on Ray: 1 node(s)" in capsys.readouterr().out
+    assert tree_hashes(tmp_path / "ray") == tree_hashes(tmp_path / "local")
+
+
 def test_a_path_a_node_cannot_see_is_refused_naming_it(ray_cluster, tmp_path):
     from unetkit import cluster
     from unetkit.errors import UnetkitError
