@@ -89,10 +89,17 @@ def plan_project(
     stub = Plan(budget_s=budget_s, iterations=1, **common)
     # about 2 % of the budget on the real pipeline (12 to 400 steps) measures the step time within a few percent
     steps = int(min(400, max(12, 0.02 * budget_s / (1.3 * speed.train_step_s))))
+    holdout = {"train": repeated(holdout["train"], batch), "val": holdout["val"]}
     training = probe_training(project_dir, training_config(stub, len(holdout["train"])), holdout, steps)
     speed = dataclasses.replace(speed, planning_s=time.time() - started)
     return make_plan(fp, budget_s=budget_s, speed=speed, training=training, probe_val_images=len(holdout["val"]),
                      folds=folds, **common)  # fmt: skip
+
+
+def repeated(names: list[str], batch_size: int) -> list[str]:
+    """Few images: each listed several times, so that an epoch holds ≥ 4 batches of distinct random patches."""
+    times = max(1, math.ceil(4 * batch_size / len(names)))
+    return [n for n in names for _ in range(times)]
 
 
 def training_config(plan: Plan, n_train: int) -> dict:
@@ -245,8 +252,9 @@ def auto(
     fold_ckpts, histories = [], []
     for i, split in enumerate(splits):
         deadline = time.time() + (train_end - time.time()) / (len(splits) - i)
-        result = train(project_dir, training_config(plan, len(split["train"])), run / "folds" / str(i),
-                       progress=progress, split=split, deadline=deadline)  # fmt: skip
+        fold = {"train": repeated(split["train"], plan.batch_size), "val": split["val"]}
+        result = train(project_dir, training_config(plan, len(fold["train"])), run / "folds" / str(i),
+                       progress=progress, split=fold, deadline=deadline)  # fmt: skip
         fold_ckpts.append(result.best_checkpoint)
         histories.append(result.records)
     classes = read_classes(fold_ckpts[0])
