@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference.helpers import make_checkpoint
 from training.conftest import make_project as make_train_project
 from training.conftest import tiny_config
 from unetkit.project import write_image
@@ -117,6 +118,28 @@ def _truncated(ext: str) -> Callable[[Path], list[str]]:
     return build
 
 
+def _infer(out: str, prepare=None) -> Callable[[Path], list[str]]:
+    def build(tmp: Path) -> list[str]:
+        make_project(tmp / "in")
+        make_checkpoint(tmp / "model")
+        if prepare is not None:
+            prepare(tmp)
+        return [
+            "infer",
+            "--model",
+            "model",
+            "--project",
+            "in",
+            "--out",
+            out,
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+
+    return build
+
+
 def _make_file(tmp: Path) -> None:
     (tmp / "run").write_text("not a folder")
 
@@ -169,6 +192,9 @@ CASES = [
     Case("truncated JPEG: validate --deep", _truncated(".jpg"), ("img/a.jpg", "truncated")),
     Case("truncated PNG: validate --deep", _truncated(".png"), ("img/a.png", "cannot decode")),
     Case("import: a bad mask after a good one", _import_mismatch, ("masks/b.png", "differs from image b.png")),
+    Case("infer --out an existing file", _infer("run", _make_file), ("run", "not a folder")),
+    Case("infer --out inside its project", _infer("in/pred"), ("in/pred", "refusing to write into")),
+    Case("infer --out a non-empty folder", _infer("run", _make_full), ("run", "not empty")),
     Case("train --out an existing file", _train("run", _make_file), ("run", "not a folder")),
     Case("train --out inside its project", _train("in/runs"), ("in/runs", "refusing to write into")),
     Case("train --out a non-empty folder", _train("run", _make_full), ("run", "not empty")),

@@ -16,10 +16,9 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from unetkit import atomic
-from unetkit.errors import ConfigError, FormatError, UnetkitError
+from unetkit.errors import ConfigError, UnetkitError
 from unetkit.inference.config import InferenceConfig
 from unetkit.inference.modes import build_runner, check_annotation, crop
 from unetkit.inference.predictor import Predictor
@@ -102,11 +101,10 @@ def infer_project(
 
     ``run``: another engine with the signature of ``_run`` (``unetkit.inference.ray_engine.RayInference``)."""
     from unetkit.project import Project, ProjectWriter
+    from unetkit.project.output_folder import check_output_folder
 
     project = Project.read(project_dir)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise FormatError("output folder exists and is not empty (refusing to overwrite)", file=out_dir)
+    out_dir = check_output_folder(out_dir, sources=[project.path])
     try:
         mode = build_runner(config, project.meta, predictor)
     except ConfigError as exc:
