@@ -354,3 +354,42 @@ def test_serving_returns_one_mask_per_class(trained, predictor):
         regions = {lb.class_title: lb.geometry.to_mask(SIZE, SIZE) for lb in parsed.labels}
         assert np.array_equal(regions["a_model"], expected[:, :, 0])
         assert np.array_equal(regions["b_model"], expected[:, :, 1])
+
+
+def test_web_page_overlays_every_class(trained):
+    import httpx
+
+    from serving.helpers import serve_process
+    from serving.test_browser import ARGS, CHROMIUM, _require_browser
+
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    project, result = trained
+    item, _ = val_image(project)
+    with serve_process(result.best_checkpoint) as url, sync_playwright() as pw:
+        with item.image_path.open("rb") as fh:
+            body = httpx.post(f"{url}/v1/predict", files={"image": ("x.png", fh, "image/png")}).json()
+        a, b = (decode_class_mask(body["masks_png"][t]) for t in ("a", "b"))
+        assert (a & b).any()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/")
+            page.wait_for_selector("#legend li")
+            page.set_input_files("#file-input", str(item.image_path))
+            page.wait_for_selector('#stage[data-state="ready"]', timeout=30_000)
+            assert page.get_attribute("#stage", "data-overlay-pixels") == str(int((a | b).sum()))
+            y, x = np.argwhere(a & b)[0]
+            rgba = page.evaluate(
+                "([x, y]) => Array.from(document.getElementById('overlay').getContext('2d')"
+                ".getImageData(x, y, 1, 1).data)",
+                [int(x), int(y)],
+            )
+            assert rgba == [128, 128, 0, 255]  # both classes: the mean of red and green
+            page.locator("#legend li").nth(0).locator("input").uncheck()  # hide class a
+            assert page.get_attribute("#stage", "data-overlay-pixels") == str(int(b.sum()))
+            assert page.get_attribute("#download", "download") == f"{item.image_path.stem}_masks.png"
+            assert page.get_attribute("#download", "href").startswith("data:image/png;base64,")
+        finally:
+            browser.close()

@@ -19,7 +19,8 @@ const els = {
   modelInfo: document.getElementById("model-info"),
 };
 
-const state = { classes: [], hidden: new Set(), maskPixels: null, counts: {}, busy: false };
+// maskPixels: the class-index mask (RGBA ImageData); classMasks: multi-label models, one mask per class index
+const state = { classes: [], hidden: new Set(), maskPixels: null, classMasks: null, counts: {}, pixels: 0, busy: false };
 
 function setStatus(text, kind) {
   els.status.textContent = text;
@@ -33,7 +34,7 @@ function hexToRgb(hex) {
 
 function renderLegend() {
   els.legend.replaceChildren();
-  const total = Object.values(state.counts).reduce((a, b) => a + b, 0);
+  const total = state.pixels; // a share of the image (multi-label classes may overlap)
   for (const cls of state.classes) {
     const li = document.createElement("li");
     li.dataset.title = cls.title;
@@ -88,7 +89,46 @@ function loadImage(src) {
   });
 }
 
+async function readMask(url, width, height) {
+  const scratch = document.createElement("canvas");
+  scratch.width = width;
+  scratch.height = height;
+  const sctx = scratch.getContext("2d");
+  sctx.drawImage(await loadImage(url), 0, 0);
+  return sctx.getImageData(0, 0, width, height);
+}
+
+// multi-label: every visible class present at a pixel, in the mean colour of those classes
+function paintClassMasks(dst) {
+  const visible = state.classes.filter((c) => state.classMasks.has(c.index) && !state.hidden.has(c.index));
+  const colors = visible.map((c) => hexToRgb(c.color));
+  const masks = visible.map((c) => state.classMasks.get(c.index).data);
+  let shown = 0;
+  for (let i = 0; i < dst.length; i += 4) {
+    let n = 0;
+    let r = 0;
+    let g = 0;
+    let b = 0;
+    for (let k = 0; k < masks.length; k++) {
+      if (masks[k][i] < 128) continue;
+      [r, g, b] = [r + colors[k][0], g + colors[k][1], b + colors[k][2]];
+      n += 1;
+    }
+    if (!n) continue;
+    [dst[i], dst[i + 1], dst[i + 2], dst[i + 3]] = [r / n, g / n, b / n, 255];
+    shown += 1;
+  }
+  return shown;
+}
+
 function drawOverlay() {
+  if (state.classMasks) {
+    const ctx = els.overlay.getContext("2d");
+    const out = ctx.createImageData(els.overlay.width, els.overlay.height);
+    els.stage.dataset.overlayPixels = String(paintClassMasks(out.data));
+    ctx.putImageData(out, 0, 0);
+    return;
+  }
   const mask = state.maskPixels;
   if (!mask) return;
   const ctx = els.overlay.getContext("2d");
@@ -132,21 +172,28 @@ async function showResult(file, result, roundTripMs) {
   } finally {
     URL.revokeObjectURL(url);
   }
-  const maskUrl = `data:image/png;base64,${result.mask_png}`;
-  const maskImg = await loadImage(maskUrl);
-  const scratch = document.createElement("canvas");
-  scratch.width = width;
-  scratch.height = height;
-  const sctx = scratch.getContext("2d");
-  sctx.drawImage(maskImg, 0, 0);
-  state.maskPixels = sctx.getImageData(0, 0, width, height);
+  let maskUrl = `data:image/png;base64,${result.mask_png}`;
+  state.maskPixels = null;
+  state.classMasks = null;
+  if (result.multilabel) {
+    // overlapping classes: one mask per class; the download is the overlay of all classes
+    const masks = new Map();
+    for (const cls of result.classes) {
+      masks.set(cls.index, await readMask(`data:image/png;base64,${result.masks_png[cls.title]}`, width, height));
+    }
+    state.classMasks = masks;
+  } else {
+    state.maskPixels = await readMask(maskUrl, width, height);
+  }
   state.counts = result.class_pixels || {};
+  state.pixels = width * height;
   setClasses(result.classes);
   drawOverlay();
 
   const stem = file.name.replace(/\.[^.]+$/, "") || "image";
+  if (result.multilabel) maskUrl = els.overlay.toDataURL("image/png");
   els.download.href = maskUrl;
-  els.download.download = `${stem}_mask.png`;
+  els.download.download = result.multilabel ? `${stem}_masks.png` : `${stem}_mask.png`;
   els.download.classList.remove("disabled");
   els.download.removeAttribute("aria-disabled");
   els.timing.textContent = `model ${result.time_ms.toFixed(0)} ms · round trip ${roundTripMs.toFixed(0)} ms · ${width}×${height}`;
