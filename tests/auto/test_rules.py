@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from unetkit.auto.folds import make_folds
-from unetkit.auto.plan import Plan, folds_for, make_plan, network_for, patch_side
+from unetkit.auto.plan import Plan, batch_for, folds_for, make_plan, network_for, patch_side
 from unetkit.auto.probe import Speed, TrainingSpeed
 from unetkit.auto.run import parse_budget, training_config
 from unetkit.auto.select import OutOfFold, choose, pooled_dice
@@ -46,6 +46,14 @@ def test_patch_side(fingerprint, device, expected):
 def test_network(patch, device, depth, width):
     net = network_for(patch, device)
     assert net.model == "unet" and net.model_options == {"base_channels": width, "depth": depth}
+
+
+@pytest.mark.parametrize(
+    ("patch", "device", "batch"),
+    [(128, "cpu", 8), (256, "cpu", 2), (64, "cpu", 16), (256, "gpu", 16), (512, "gpu", 4)],
+)
+def test_batch(patch, device, batch):
+    assert batch_for(patch, device) == batch
 
 
 @pytest.mark.parametrize(

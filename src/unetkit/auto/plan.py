@@ -106,6 +106,12 @@ def network_for(patch: int, device: str) -> Network:
     )
 
 
+def batch_for(patch: int, device: str) -> int:
+    """Rule "Batch size": 8 patches of 128² on a CPU, 16 of 256² on a GPU, scaled with the patch area."""
+    start, count, most = (CPU_PATCH, 8, 16) if device == "cpu" else (GPU_PATCH, 16, 32)
+    return max(2, min(most, round(count * (start / patch) ** 2)))
+
+
 def folds_for(images: int, iterations_if_one: int, requested: int | None) -> int:
     """Rule "Folds": 5-fold cross-validation when there are ≥ 10 images and each fold still gets ≥ 1500 steps;
     otherwise one held-out split."""

@@ -18,7 +18,7 @@ import torch
 from unetkit import atomic
 from unetkit.auto.fingerprint import fingerprint
 from unetkit.auto.folds import make_folds
-from unetkit.auto.plan import Plan, make_plan, network_for, patch_side
+from unetkit.auto.plan import Plan, batch_for, make_plan, network_for, patch_side
 from unetkit.auto.probe import probe, probe_training
 from unetkit.auto.select import Choices, OutOfFold, choose
 from unetkit.errors import ConfigError
@@ -80,7 +80,7 @@ def plan_project(
     patch = patch_side(fp, kind, stride)
     network = network_for(patch, kind)
     patch = patch_side(fp, kind, model_stride(network.model, **network.model_options))
-    batch = max(2, min(16 if kind == "cpu" else 32, round((8 if kind == "cpu" else 16) * (128 / patch) ** 2)))
+    batch = batch_for(patch, kind)
     classes = len(fp["classes"]) + 1
     speed = probe(network.model, network.model_options, fp["channels"], classes, patch, batch, dev, steps=2)
     common = {"device": kind, "seed": seed, "patch": patch, "batch_size": batch, "network": network}
