@@ -36,6 +36,22 @@ def add_progress_arg(parser: argparse.ArgumentParser, help: str = "no progress b
     parser.add_argument("--no-progress", action="store_true", help=help)
 
 
+def add_engine_args(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--engine local|ray`` (``help`` says what each does for this command) and the Ray ``--address``."""
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help=help)
+    parser.add_argument(
+        "--address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="--engine ray: the cluster to join (default: start a local Ray instance)",
+    )
+
+
+def check_engine_args(args: argparse.Namespace) -> None:
+    if args.address is not None and args.engine != "ray":
+        raise ConfigError("--address needs --engine ray")
+
+
 def options(args: argparse.Namespace, *names: str) -> dict:
     """``{name: args.name}`` for arguments passed on under their own names."""
     return {name: getattr(args, name) for name in names}

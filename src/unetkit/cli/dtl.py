@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from unetkit.cli.arguments import add_engine_args, check_engine_args
 from unetkit.errors import ConfigError
 
 
@@ -23,17 +24,8 @@ def register(subparsers) -> None:
     run.add_argument("-o", "--out", "--output", required=True, help="output project folder (new or empty)")
     run.add_argument("--seed", type=int, default=None, help="make the run reproducible")
     run.add_argument("--workers", type=int, default=1, help="worker processes (output identical for any N)")
-    run.add_argument(
-        "--engine",
-        choices=("local", "ray"),
-        default="local",
-        help="local: worker processes here; ray: tasks on a Ray cluster (same output, see docs/scale.md)",
-    )
-    run.add_argument(
-        "--address",
-        default=None,
-        metavar="auto|HOST:PORT",
-        help="--engine ray: the cluster to join (default: start a local Ray instance)",
+    add_engine_args(
+        run, "local: worker processes here; ray: tasks on a Ray cluster (same output, see docs/scale.md)"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
@@ -95,8 +87,7 @@ def cmd_run(args) -> int:
         raise ConfigError("--seed must be >= 0")
     if args.engine == "ray" and args.workers != 1:
         raise ConfigError("--workers is for --engine local; on Ray every CPU of the cluster works")
-    if args.address is not None and args.engine != "ray":
-        raise ConfigError("--address needs --engine ray")
+    check_engine_args(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     projects = load_inputs(args.input)
     graph = load_graph(args.graph, {p.name: p.meta for p in projects})

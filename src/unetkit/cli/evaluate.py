@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unetkit.cli.arguments import add_command
+from unetkit.cli.arguments import add_command, options
 from unetkit.metrics import METRIC_NAMES
 
 _TITLES = {
@@ -89,16 +89,8 @@ def run(args: argparse.Namespace) -> int:
     outside a field of view) are left out of every metric; pixels covered by no object are background."""
     from unetkit.inference.evaluate import evaluate_projects
 
-    result = evaluate_projects(
-        args.gt,
-        args.pred,
-        classes=args.classes,
-        background=args.background,
-        neutral=args.neutral,
-        suffix=args.suffix,
-        ignore_neutral=args.ignore_neutral,
-        sweep_threshold=args.sweep_threshold,
-    )
+    names = ("classes", "background", "neutral", "suffix", "ignore_neutral", "sweep_threshold")
+    result = evaluate_projects(args.gt, args.pred, **options(args, *names))
     print_report(result)
     if args.json:
         from unetkit.atomic import write_json

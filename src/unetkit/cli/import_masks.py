@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unetkit.cli.arguments import add_command
+from unetkit.cli.arguments import add_command, options
 from unetkit.errors import ConfigError
 
 
@@ -95,21 +95,15 @@ def run_masks(args: argparse.Namespace) -> int:
     from unetkit.project.imports import import_masks
 
     value_map = parse_value_map(args.value_map) if args.value_map else None
+    names = ("mask_suffix", "tag", "split", "seed", "dataset", "match", "fov_suffix", "neutral")
     project = import_masks(
         args.images,
         args.masks,
         args.out,
         args.class_name,
-        mask_suffix=args.mask_suffix,
         value_map=value_map,
-        tag=args.tag,
-        split=args.split,
-        seed=args.seed,
-        dataset=args.dataset,
-        match=args.match,
         fov_dir=args.fov,
-        fov_suffix=args.fov_suffix,
-        neutral=args.neutral,
+        **options(args, *names),
     )
     print(f"imported {len(project)} image(s) into {project.path}")
     return 0

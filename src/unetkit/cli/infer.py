@@ -8,7 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from unetkit.cli.arguments import add_command, add_model_args, add_progress_arg, check_at_least, options
+from unetkit.cli.arguments import (
+    add_command,
+    add_engine_args,
+    add_model_args,
+    add_progress_arg,
+    check_at_least,
+    check_engine_args,
+    options,
+)
 from unetkit.errors import ConfigError
 
 
@@ -63,17 +71,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--tta", action="store_true", help="average over horizontal/vertical flips (4× the compute)"
     )
-    p.add_argument(
-        "--engine",
-        choices=("local", "ray"),
-        default="local",
-        help="local: this machine; ray: model actors on a Ray cluster, one per GPU (see docs/scale.md)",
-    )
-    p.add_argument(
-        "--address",
-        default=None,
-        metavar="auto|HOST:PORT",
-        help="--engine ray: the cluster to join (default: start a local Ray instance)",
+    add_engine_args(
+        p, "local: this machine; ray: model actors on a Ray cluster, one per GPU (see docs/scale.md)"
     )
     add_progress_arg(p)
 
@@ -88,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     check_at_least("--workers", args.workers, 1)
     check_at_least("--batch-size", args.batch_size, 1)
     config = load_config(args.config) if args.config else _card_config(args) or InferenceConfig()
-    if args.address is not None and args.engine != "ray":
-        raise ConfigError("--address needs --engine ray")
+    check_engine_args(args)
     engine = _ray_engine(args, config) if args.engine == "ray" else None
     predictor = Predictor.from_checkpoint(
         args.model,
