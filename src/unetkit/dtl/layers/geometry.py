@@ -225,19 +225,6 @@ class ResizeSettings(StrictSettings):
     aspect_ratio: KeepAspect
 
 
-def _validate_resize(layer: Layer) -> None:
-    s = layer.settings
-    if s.width == 0 or s.height == 0:
-        raise layer.error('"height" and "width" should be != 0.', key="width" if s.width == 0 else "height")
-    if s.width == -1 and s.height == -1:
-        raise layer.error('"height" and "width" cannot be both set to -1.', key="width")
-    if (s.width == -1 or s.height == -1) and not s.aspect_ratio.keep:
-        raise layer.error(
-            '"keep" "aspect_ratio" should be set to "true" when "width" or "height" is -1.',
-            key="aspect_ratio.keep",
-        )
-
-
 @register_layer
 class ResizeLayer(Layer):
     """Resize to width x height (bilinear image, exact nearest masks); -1 keeps the aspect from the other side;
@@ -247,14 +234,28 @@ class ResizeLayer(Layer):
     Settings = ResizeSettings
 
     def validate(self):
-        _validate_resize(self)
+        s = self.settings
+        if s.width == 0 or s.height == 0:
+            raise self.error(
+                '"height" and "width" should be != 0.', key="width" if s.width == 0 else "height"
+            )
+        if s.width == -1 and s.height == -1:
+            raise self.error('"height" and "width" cannot be both set to -1.', key="width")
+        if (s.width == -1 or s.height == -1) and not s.aspect_ratio.keep:
+            raise self.error(
+                '"keep" "aspect_ratio" should be set to "true" when "width" or "height" is -1.',
+                key="aspect_ratio.keep",
+            )
+
+    def plan(self, ann):
+        s = self.settings
+        return ops.plan_resize(ann.width, ann.height, s.width, s.height, s.aspect_ratio.keep)
 
     @drops_untransformable
     def process(self, el, ctx):
-        s, ann = self.settings, el.ann
-        plan = ops.plan_resize(ann.width, ann.height, s.width, s.height, s.aspect_ratio.keep)
+        plan = self.plan(el.ann)
         image = ImageRef.from_array(ops.resize_image(el.image.get(), plan))
-        yield 0, el.replace(image=image, ann=ops.resize_annotation_with(ann, plan))
+        yield 0, el.replace(image=image, ann=ops.resize_annotation_with(el.ann, plan))
 
 
 class AngleRange(StrictSettings):
@@ -402,7 +403,7 @@ ANN_SIZE_KEY = "ann_size_wh"
 
 
 @register_layer
-class ResizeAnnotationLayer(Layer):
+class ResizeAnnotationLayer(ResizeLayer):
     """Resize only the objects (optionally only ``classes``) as `resize` would, and remember the target size
     under the annotation key ``ann_size_wh`` for `restore_annotation_scale`."""
 
@@ -411,14 +412,11 @@ class ResizeAnnotationLayer(Layer):
     class Settings(ResizeSettings):
         classes: list[str] | None = None
 
-    def validate(self):
-        _validate_resize(self)
-
     @drops_untransformable
     def process(self, el, ctx):
-        s, ann = self.settings, el.ann
-        plan = ops.plan_resize(ann.width, ann.height, s.width, s.height, s.aspect_ratio.keep)
-        new_ann = ops.resize_annotation_with(ann, plan, classes=s.classes, set_size=False)
+        ann = el.ann
+        plan = self.plan(ann)
+        new_ann = ops.resize_annotation_with(ann, plan, classes=self.settings.classes, set_size=False)
         new_ann.extra = {**ann.extra, ANN_SIZE_KEY: [plan.size[0], plan.size[1]]}
         yield 0, el.replace(ann=new_ann)
 
