@@ -20,7 +20,7 @@ from unetkit.project import write_image
 from .builders import BOMB_SIDE, bitmap, bitmap_bomb_data, make_project, png_bomb, polygon, small_bitmap_data
 from .runner import run_cli, tree_digest
 
-BOMB_MB = 350  # the interpreter with numpy/OpenCV/PIL takes ~60 MB; one decoded bomb would take > 850 MB
+BOMB_MB = 150  # the CLI with numpy/OpenCV/PIL peaks at ~55 MB; one decoded 30000² bomb would take > 850 MB
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import resource
 import zlib
 
 import numpy as np
@@ -15,6 +14,7 @@ from unetkit.project import Annotation, ProjectMeta, decode_bitmap_data, encode_
 from unetkit.project.limits import MAX_PIXELS_ENV, max_pixels
 
 from .builders import META, bitmap, bitmap_bomb_data, png_bomb, polygon, small_bitmap_data
+from .runner import peak_mb, reset_peak
 
 META_OBJ = ProjectMeta.from_json(META)
 
@@ -23,18 +23,15 @@ def _ann(objects, size=(64, 64)) -> dict:
     return {"size": {"height": size[0], "width": size[1]}, "tags": [], "objects": objects}
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def test_bitmap_bomb_is_refused_from_its_header_naming_size_path_and_env_var():
-    before = _peak_mb()
+    reset_peak()
+    before = peak_mb()
     with pytest.raises(FormatError) as exc:
         Annotation.from_json(_ann([bitmap([0, 0], bitmap_bomb_data())]), META_OBJ, file="x.json")
     err = exc.value
     assert err.file == "x.json" and err.json_path == "$.objects[0].bitmap.data"
     assert "30000x30000" in err.message and MAX_PIXELS_ENV in err.message
-    assert _peak_mb() - before < 100
+    assert peak_mb() - before < 100
 
 
 def test_bitmap_larger_than_its_image_is_refused_before_decoding():
@@ -68,11 +65,12 @@ def test_image_over_the_cap_is_refused_from_its_header(tmp_path, monkeypatch):
     path = tmp_path / "big.png"
     path.write_bytes(png_bomb(3000, 3000))
     monkeypatch.setenv(MAX_PIXELS_ENV, "1000000")
-    before = _peak_mb()
+    reset_peak()
+    before = peak_mb()
     with pytest.raises(FormatError, match=r"image is 3000x3000 = 9000000 pixels, over the limit") as exc:
         read_image(path)
     assert exc.value.file == str(path)
-    assert _peak_mb() - before < 20
+    assert peak_mb() - before < 20
 
 
 BAD_NUMBERS = [10**400, -(10**30), float("nan"), float("inf"), -float("inf"), 1e300, 2_000_000_000]

@@ -24,6 +24,7 @@ from unetkit.dtl.runner import TMP_DIR, ElementRunner, plan_jobs, process_item
 from unetkit.dtl.runner import derive_rng as derive_rng  # public here too
 from unetkit.errors import GraphError
 from unetkit.project import Project, ProjectWriter
+from unetkit.project.output_folder import new_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -75,27 +76,29 @@ def run_graph(
     out_dir = Path(out_dir)
     jobs = plan_jobs(graph, projects)
     workers = max(1, min(int(workers), len(jobs) or 1))
-    writer = ProjectWriter(out_dir, graph.output_meta, sources=[p.path for p in projects])
     report = RunReport(out_dir=out_dir, inputs=len(jobs), workers=workers)
     runner = ElementRunner(graph, seed)
     start = time.perf_counter()
-    tmp = out_dir / TMP_DIR
     pool = None
-    try:
-        if workers > 1:
-            tmp.mkdir()
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            pool = context.Pool(workers, initializer=_init_worker, initargs=(runner, projects, jobs, tmp))
-            results = pool.imap(_worker_job, range(len(jobs)), chunksize=1)
-        else:
-            results = (_inline(runner, projects, job) for job in jobs)
-        write_results(OutputWriter(writer, projects, seed), projects, jobs, results, report, progress)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        shutil.rmtree(tmp, ignore_errors=True)
+    # built beside out_dir and renamed at the end: a run that fails (or is interrupted) leaves nothing
+    with new_output_folder(out_dir, sources=[p.path for p in projects]) as staging:
+        writer = ProjectWriter(staging, graph.output_meta)
+        tmp = staging / TMP_DIR
+        try:
+            if workers > 1:
+                tmp.mkdir()
+                methods = multiprocessing.get_all_start_methods()
+                context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+                pool = context.Pool(workers, initializer=_init_worker, initargs=(runner, projects, jobs, tmp))
+                results = pool.imap(_worker_job, range(len(jobs)), chunksize=1)
+            else:
+                results = (_inline(runner, projects, job) for job in jobs)
+            write_results(OutputWriter(writer, projects, seed), projects, jobs, results, report, progress)
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            shutil.rmtree(tmp, ignore_errors=True)
     report.seconds = time.perf_counter() - start
     return report
 
