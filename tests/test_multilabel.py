@@ -32,12 +32,13 @@ from unetkit.project import (
     Tag,
     TagMeta,
 )
+from unetkit.project.rasterize import rasterize_labelsets
 from unetkit.serving.app import create_app
 from unetkit.serving.payloads import decode_class_mask
 from unetkit.training import train
 from unetkit.training.config import parse_config
 from unetkit.training.losses import build_criterion, multilabel_bce_dice_loss
-from unetkit.training.multilabel import NO_CLASS, neutral_flag, rasterize_labelsets, unpack_targets
+from unetkit.training.multilabel import NO_CLASS, neutral_flag, unpack_targets
 from unetkit.training.validation import ValidationPreview
 
 pytestmark = pytest.mark.filterwarnings("ignore:CUDA is not available")
@@ -393,3 +394,78 @@ def test_web_page_overlays_every_class(trained):
             assert page.get_attribute("#download", "href").startswith("data:image/png;base64,")
         finally:
             browser.close()
+
+
+# ------------------------------------------------------------------------------------------------ evaluate
+
+
+def _one_image_project(path, labels, classes, tags=()):
+    meta = ProjectMeta(classes=[ObjClass(t, "rectangle", "#FF0000") for t in classes])
+    writer = ProjectWriter(path, meta)
+    writer.add_item("ds0", "x.png", np.zeros((4, 6, 3), np.uint8), Annotation(4, 6, labels, list(tags)))
+    writer.write_meta()
+    return path
+
+
+def test_evaluate_multilabel_scores_each_class_on_its_own(tmp_path):
+    from unetkit.inference.evaluate_multilabel import evaluate_multilabel
+
+    # ground truth: a = columns 0-3, b = columns 2-5 (overlap 2-3), rows 0-2; row 3 neutral
+    gt = _one_image_project(tmp_path / "gt", [Label("a", Rectangle(0, 0, 3, 3)), Label("b", Rectangle(2, 0, 5, 3)),
+                                              Label("neutral", Rectangle(0, 3, 5, 3))], ["a", "b", "bg", "neutral"])  # fmt: skip
+    # prediction: a = columns 0-2, b = columns 2-5 rows 0-1 (a later object must not hide an earlier one)
+    pred = _one_image_project(tmp_path / "pred", [Label("a_unet", Rectangle(0, 0, 2, 3)),
+                                                  Label("b_unet", Rectangle(2, 0, 5, 1))], ["a_unet", "b_unet"])  # fmt: skip
+    result = evaluate_multilabel(gt, pred)
+    a, b = (result["pooled"]["per_class"][t] for t in ("a", "b"))
+    assert result["classes"] == ["a", "b"] and result["matched"] == {"a": "a_unet", "b": "b_unet"}
+    assert (
+        a["iou"] == pytest.approx(9 / 12) and a["recall"] == pytest.approx(9 / 12) and a["precision"] == 1.0
+    )
+    assert b["iou"] == pytest.approx(8 / 12) and b["specificity"] == 1.0
+    assert result["pooled"]["mean"]["iou"] == pytest.approx((9 / 12 + 8 / 12) / 2)
+    assert result["neutral_pixels"] == 6 and result["roc_auc_per_class"] == {}
+    counted = evaluate_multilabel(gt, pred, ignore_neutral=False)["pooled"]["per_class"]["b"]
+    assert counted["iou"] == pytest.approx(8 / 16)  # the neutral row counts: b's 4 pixels there are missed
+    with pytest.raises(ConfigError, match="probability maps"):
+        evaluate_multilabel(gt, pred, sweep_threshold=True)
+
+
+def test_infer_and_evaluate_overlaps_from_the_cli(trained, tmp_path, capsys):
+    from unetkit.cli.main import main
+
+    project, result = trained
+    config = tmp_path / "infer.json"
+    config.write_text(json.dumps({"model": {}, "mode": {"name": "full_image", "save_probabilities": True}}))
+    out = tmp_path / "pred"
+    args = [
+        "infer",
+        "--model",
+        str(result.best_checkpoint),
+        "--project",
+        str(project),
+        "--config",
+        str(config),
+    ]
+    assert main([*args, "--out", str(out)]) == 0
+    pred = Project.read(out)
+    first = next(it for it in pred.items() if it.name == "im7.png").read_annotation(pred.meta)
+    masks = {
+        lb.class_title: lb.geometry.to_mask(SIZE, SIZE)
+        for lb in first.labels
+        if lb.class_title.endswith("_unet")
+    }
+    assert sorted(masks) == ["a_unet", "b_unet"] and (masks["a_unet"] & masks["b_unet"]).any()
+    report = tmp_path / "metrics.json"
+    capsys.readouterr()
+    assert main(["evaluate", "--gt", str(project), "--pred", str(out), "--multilabel", "--sweep-threshold",
+                 "--json", str(report)]) == 0  # fmt: skip
+    metrics = json.loads(report.read_text())
+    assert metrics["multilabel"] and metrics["neutral_pixels"] == 8 * 3 * SIZE
+    assert (
+        metrics["pooled"]["per_class"]["a"]["iou"] > 0.8 and metrics["pooled"]["per_class"]["b"]["iou"] > 0.8
+    )
+    assert metrics["roc_auc_per_class"]["a"]["pooled"] > 0.95
+    assert 0 < metrics["threshold_sweep_per_class"]["b"]["threshold"] < 1
+    printed = capsys.readouterr().out
+    assert "ROC-AUC (a)" in printed and "best threshold of b" in printed

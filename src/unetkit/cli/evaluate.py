@@ -41,6 +41,11 @@ def register(subparsers) -> None:
         action="store_true",
         help="binary tasks with saved probabilities: report the foreground threshold with the best Dice/F1",
     )
+    p.add_argument(
+        "--multilabel",
+        action="store_true",
+        help="overlapping classes (multi-label models): score each class on its own, background not a class",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
 
 
@@ -68,6 +73,15 @@ def print_report(result: dict) -> None:
         console.print(
             f"ROC-AUC ({auc['class']}): pooled {_fmt(auc['pooled'])}, mean over images {_fmt(auc['per_image'])}"
         )
+    for title, auc in result.get("roc_auc_per_class", {}).items():
+        console.print(
+            f"ROC-AUC ({title}): pooled {_fmt(auc['pooled'])}, mean over images {_fmt(auc['per_image'])}"
+        )
+    for title, sweep in result.get("threshold_sweep_per_class", {}).items():
+        if sweep.get("threshold") is not None:
+            console.print(
+                f"best threshold of {title} by Dice/F1: {sweep['threshold']:.4f} (Dice {_fmt(sweep['dice'])})"
+            )
     sweep = result.get("threshold_sweep")
     if sweep and sweep.get("threshold") is not None:
         low, high = sweep["range"]
@@ -88,9 +102,11 @@ def run(args: argparse.Namespace) -> int:
     classes are matched by name with or without the suffix (e.g. vessel ↔ vessel_unet). Neutral pixels (e.g.
     outside a field of view) are left out of every metric; pixels covered by no object are background."""
     from unetkit.inference.evaluate import evaluate_projects
+    from unetkit.inference.evaluate_multilabel import evaluate_multilabel
 
     names = ("classes", "background", "neutral", "suffix", "ignore_neutral", "sweep_threshold")
-    result = evaluate_projects(args.gt, args.pred, **options(args, *names))
+    evaluate = evaluate_multilabel if args.multilabel else evaluate_projects
+    result = evaluate(args.gt, args.pred, **options(args, *names))
     print_report(result)
     if args.json:
         from unetkit.atomic import write_json

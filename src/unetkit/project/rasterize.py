@@ -42,6 +42,31 @@ def rasterize(
     return canvas
 
 
+def rasterize_labelsets(
+    ann: Annotation, class_to_bit: dict[str, int], *, skip_unknown=False, file=None
+) -> np.ndarray:
+    """Overlapping classes: an (H, W) int32 map with bit ``class_to_bit[title]`` set on every pixel an object of that
+    title covers (bits 0–30; a negative value: the title's objects draw nothing). Each object is drawn on its own,
+    so overlaps are kept; an object whose title is missing is a FormatError unless ``skip_unknown``."""
+    canvas = np.zeros((ann.height, ann.width), dtype=np.int32)
+    for i, label in enumerate(ann.labels):
+        bit = class_to_bit.get(label.class_title)
+        if bit is None and not skip_unknown:
+            raise FormatError(
+                f"Missing class mapping (title to index). Class {label.class_title}.",
+                file=file,
+                json_path=f"$.objects[{i}].classTitle",
+            )
+        if bit is None or bit < 0:
+            continue
+        try:
+            covered = label.geometry.to_mask(ann.height, ann.width)
+        except ValueError as exc:
+            raise FormatError(str(exc), file=file, json_path=f"$.objects[{i}]") from None
+        canvas[covered] |= np.int32(1 << bit)
+    return canvas
+
+
 def colorize_index_mask(mask: np.ndarray, palette: dict) -> np.ndarray:
     """(H, W) integer mask -> (H, W, 3) uint8 RGB; indices missing from ``palette`` are black."""
     out = np.zeros(mask.shape + (3,), dtype=np.uint8)

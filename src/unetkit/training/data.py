@@ -20,9 +20,10 @@ from unetkit.errors import ConfigError, FormatError
 from unetkit.models.card import ClassMap, Preprocessing
 from unetkit.models.preprocess import conform_channels, normalize, resize_image, resize_labels
 from unetkit.project import Annotation, Item, Project, ProjectMeta, load_json, rasterize, read_pixels
+from unetkit.project.rasterize import rasterize_labelsets
 from unetkit.training import augment
 from unetkit.training.config import TrainConfig
-from unetkit.training.multilabel import NO_CLASS, neutral_flag, rasterize_labelsets
+from unetkit.training.multilabel import NO_CLASS, neutral_flag
 
 log = logging.getLogger("unetkit.training")
 MAX_RETRIES = 100

@@ -7,35 +7,9 @@ the pixels that count (those without the neutral bit). Objects are drawn indepen
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from unetkit.errors import FormatError
-from unetkit.project import Annotation
-
-NO_CLASS = -1  # the background title of a multi-label map: its objects draw nothing
-
-
-def rasterize_labelsets(ann: Annotation, class_to_bit: dict[str, int], *, file=None) -> np.ndarray:
-    """H×W int32: bit ``class_to_bit[title]`` set on every pixel an object of that title covers (``NO_CLASS``:
-    skipped). An object whose title is missing from the map is a FormatError naming it."""
-    canvas = np.zeros((ann.height, ann.width), dtype=np.int32)
-    for i, label in enumerate(ann.labels):
-        bit = class_to_bit.get(label.class_title)
-        if bit is None:
-            raise FormatError(
-                f"Missing class mapping (title to index). Class {label.class_title}.",
-                file=file,
-                json_path=f"$.objects[{i}].classTitle",
-            )
-        if bit == NO_CLASS:
-            continue
-        try:
-            covered = label.geometry.to_mask(ann.height, ann.width)
-        except ValueError as exc:
-            raise FormatError(str(exc), file=file, json_path=f"$.objects[{i}]") from None
-        canvas[covered] |= np.int32(1 << bit)
-    return canvas
+NO_CLASS = -1  # the background title of a multi-label map: its objects draw nothing (rasterize_labelsets)
 
 
 def neutral_flag(num_classes: int) -> int:
