@@ -103,6 +103,8 @@ def train(
     if resume:
         if not run.path.is_dir():
             raise ConfigError("cannot resume: the run folder does not exist", file=run.path)
+        if int(os.environ.get("RANK", "0")) == 0:
+            remove_temporaries(run.path)
         cfg = _resume_config(run, None if config is None else _as_config(config), model)
         state = run.load_state()
         seed = int(state["seed"]) if state is not None else cfg.unetkit.seed
@@ -165,6 +167,19 @@ def _run_processes(run_process, job, plan, prepared) -> None:
             raise UnetkitError(f"a training process failed: {exc}") from exc
     else:
         run_process(0, job, plan, None, prepared=prepared if plan.world == 1 else None)
+
+
+def remove_temporaries(run_dir: Path) -> list[Path]:
+    """Remove what a killed run left half-written: the ``.<name>.<random>.tmp`` files and folders of
+    ``unetkit.atomic``. Returns what was removed."""
+    removed = sorted(run_dir.rglob(".*.tmp"), key=lambda p: len(p.parts), reverse=True)
+    for path in removed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        log.info("removed %s (left half-written by an interrupted run)", path)
+    return removed
 
 
 def _adopt_checkpoint_model(cfg: TrainConfig, init: Path) -> TrainConfig:
