@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from unetkit import atomic
 from unetkit.demo.synthetic import draw_fundus
 from unetkit.errors import UnetkitError
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, Project, ProjectMeta, ProjectWriter
@@ -99,7 +100,7 @@ def run_demo(
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise UnetkitError("the demo output folder exists and is not empty", file=out)
-    out.mkdir(parents=True, exist_ok=True)
+    atomic.make_folder(out)
     times: dict[str, float] = {}
     say = print if progress else (lambda *a, **k: None)
 
@@ -136,7 +137,7 @@ def run_demo(
     say(f"[4/5] inference with the docs' config → {out / 'inference'}")
 
     metrics = evaluate_projects(out / "vessels_test", out / "inference")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic.write_json(out / "metrics.json", metrics, indent=2)
     dice = float(metrics["pooled"]["per_class"]["vessel"]["dice"])
     report = _write_report(out, run.run_dir, metrics, times)
     say(f"[5/5] held-out vessel Dice {dice:.3f}; report: {report}")

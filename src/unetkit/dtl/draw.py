@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from unetkit import atomic
 from unetkit.dtl.graph import NULL, Graph
 from unetkit.errors import ConfigError
-from unetkit.project import atomic_write_bytes
 
 ACTION_COLOR = "#8E44AD"
 SOURCE_COLOR = "#2E86C1"
@@ -194,12 +194,7 @@ def _draw_on_figure(nodes, edges, pos, path: Path) -> None:
     ax.set_ylim(min(ys) - 0.75, max(ys) + 0.75)
     ax.axis("off")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, format=path.suffix[1:], dpi=120)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic.write_file(path, lambda fh: fig.savefig(fh, format=path.suffix[1:], dpi=120))
 
 
 def draw_graph(graph: Graph, path: str | Path, *, engine: str = "auto") -> str:
@@ -210,7 +205,7 @@ def draw_graph(graph: Graph, path: str | Path, *, engine: str = "auto") -> str:
         raise ConfigError("output must end with .dot, .svg or .png", file=path)
     dot = to_dot(graph)
     if fmt == ".dot":
-        atomic_write_bytes(path, dot.encode("utf-8"))
+        atomic.write_bytes(path, dot.encode("utf-8"))
         return "dot-source"
     exe = shutil.which("dot") if engine in ("auto", "graphviz") else None
     if engine == "graphviz" and exe is None:
@@ -221,7 +216,7 @@ def draw_graph(graph: Graph, path: str | Path, *, engine: str = "auto") -> str:
         )
         if result.returncode != 0:
             raise ConfigError(f"graphviz failed: {result.stderr.decode(errors='replace').strip()}")
-        atomic_write_bytes(path, result.stdout)
+        atomic.write_bytes(path, result.stdout)
         return "graphviz"
     render_matplotlib(graph, path)
     return "matplotlib"

@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from unetkit import atomic
 from unetkit.errors import ConfigError, UnetkitError
 from unetkit.training.config import TrainConfig, load_config, parse_config
 
@@ -137,7 +138,7 @@ def train(
         if not resume:
             run.prepare_new(cfg.settings())
         else:
-            run.checkpoints.mkdir(parents=True, exist_ok=True)
+            atomic.make_folder(run.checkpoints)
     try:
         _run_processes(run_process, job, plan, prepared)
     except BaseException:

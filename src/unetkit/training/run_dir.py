@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from unetkit import atomic
 from unetkit.errors import ConfigError, UnetkitError
 from unetkit.project import atomic_write_bytes, atomic_write_json
 
@@ -54,7 +55,7 @@ class RunDir:
                 "the output folder already holds a training run; pass --resume to continue it or choose another --out",
                 file=self.path,
             )
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        atomic.make_folder(self.checkpoints)
         atomic_write_json(self.path / CONFIG_FILE, settings)
 
     def saved_settings(self) -> dict:
