@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unetkit import atomic
 from unetkit.dtl.element import ImageRef
 from unetkit.project import Project, ProjectWriter, write_image
 
@@ -126,7 +127,7 @@ class OutputWriter:
         ds_dir = item.image_path.parent.parent
         for folder, extra in out.extras.items():
             target = ds_dir / folder / f"{stem}.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic.make_folder(target.parent)
             if isinstance(extra, Path):
                 extra.replace(target)
             else:
