@@ -259,6 +259,16 @@ def test_training_writes_a_multilabel_card(trained):
     assert metrics["iou/a"] > 0.8 and metrics["iou/b"] > 0.8, metrics
 
 
+def test_continue_training_keeps_the_kind_of_model(trained, tmp_path):
+    project, result = trained
+    again = {**CONFIG, "epochs": 1, "val_every": 1, "weights_init_type": "continue_training"}
+    resumed = train(project, again, tmp_path / "more", init=result.best_checkpoint, progress=False)
+    assert read_card(resumed.best_checkpoint).classes.multilabel
+    softmax = {**again, "unetkit": {**CONFIG["unetkit"], "multilabel": False}}
+    with pytest.raises(ConfigError, match=r"\$\.unetkit\.multilabel: .*checkpoint is a multi-label model"):
+        train(project, softmax, tmp_path / "softmax", init=result.best_checkpoint, progress=False)
+
+
 def test_prediction_overlaps_where_the_disks_do(trained, predictor):
     project, _ = trained
     item, gt = val_image(project)

@@ -9,6 +9,7 @@ from pathlib import Path
 from torch import nn
 
 from unetkit.errors import ConfigError, UnetkitError
+from unetkit.models.card import ClassMap
 from unetkit.models.checkpoint import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -31,12 +32,12 @@ def init_state_path(init: Path) -> Path:
     return init / MODEL_FILE if init.is_dir() else init
 
 
-def checkpoint_class_map(init: Path | None) -> tuple[bool, dict | None]:
-    """(config found, class_title_to_idx or None) of an init checkpoint, for continue_training."""
+def checkpoint_class_map(init: Path | None) -> tuple[bool, ClassMap | None]:
+    """(config found, the class map or None) of an init checkpoint, for continue_training."""
     if init is None or not init.is_dir() or not (init / CONFIG_FILE).is_file():
         return False, None
     try:
-        return True, read_card(init).classes.class_title_to_idx
+        return True, read_card(init).classes
     except UnetkitError:
         return True, None
 

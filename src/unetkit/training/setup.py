@@ -61,8 +61,10 @@ def prepare(job: Job) -> Prepared:
             raise ConfigError("cannot resume: the project's classes differ from the run's", file=project.path)
         indexing = indexing.with_indices(mapping)
     elif cfg.weights_init_type == "continue_training":
-        found, mapping = init_weights.checkpoint_class_map(job.init)
-        indexing = continue_training_indexing(indexing, mapping, sc.background, config_found=found)
+        found, classes = init_weights.checkpoint_class_map(job.init)
+        mapping = None if classes is None else classes.class_title_to_idx
+        indexing = continue_training_indexing(indexing, mapping, sc.background, config_found=found,
+                                              checkpoint_multilabel=classes is not None and classes.multilabel)  # fmt: skip
     try:
         stride = model_stride(cfg.unetkit.model, **creation_options(cfg))
     except ConfigError as exc:
