@@ -195,6 +195,7 @@ CASES = [
     Case("infer --out an existing file", _infer("run", _make_file), ("run", "not a folder")),
     Case("infer --out inside its project", _infer("in/pred"), ("in/pred", "refusing to write into")),
     Case("infer --out a non-empty folder", _infer("run", _make_full), ("run", "not empty")),
+    Case("demo --out an existing file", lambda tmp: (_make_file(tmp), ["demo", "--out", "run"])[1], ("run", "not a folder")),
     Case("train --out an existing file", _train("run", _make_file), ("run", "not a folder")),
     Case("train --out inside its project", _train("in/runs"), ("in/runs", "refusing to write into")),
     Case("train --out a non-empty folder", _train("run", _make_full), ("run", "not empty")),

@@ -11,6 +11,7 @@ Steps (each uses the public library API, exactly what the CLI commands run):
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,8 +19,8 @@ from pathlib import Path
 
 from unetkit import atomic
 from unetkit.demo.synthetic import draw_fundus
-from unetkit.errors import UnetkitError
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, Project, ProjectMeta, ProjectWriter
+from unetkit.project.output_folder import check_output_folder
 
 VESSEL = ObjClass(title="vessel", shape="bitmap", color="#FF3B30", geometry_config={}, extra={})
 IMAGE_SIZE = 192
@@ -89,7 +90,19 @@ def write_sample_project(path: Path, name_prefix: str, seeds: list[int], size: i
 def run_demo(
     out_dir: str | Path, *, seed: int = 0, epochs: int | None = None, progress: bool = True
 ) -> DemoResult:
-    """Run the whole demo into ``out_dir`` (must be new or empty) and return the held-out metrics."""
+    """Run the whole demo into ``out_dir`` (must be new or empty) and return the held-out metrics. A demo that
+    fails leaves no new folder behind."""
+    out = check_output_folder(out_dir)
+    created = not out.exists()
+    try:
+        return _run_demo(out, seed, epochs, progress)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_demo(out: Path, seed: int, epochs: int | None, progress: bool) -> DemoResult:
     from unetkit.dtl.executor import load_inputs, run_graph
     from unetkit.dtl.graph import build_graph
     from unetkit.inference import Predictor, parse_config
@@ -97,9 +110,6 @@ def run_demo(
     from unetkit.inference.evaluate import evaluate_projects
     from unetkit.training import train
 
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise UnetkitError("the demo output folder exists and is not empty", file=out)
     atomic.make_folder(out)
     times: dict[str, float] = {}
     say = print if progress else (lambda *a, **k: None)
