@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--sweep-threshold",
         action="store_true",
-        help="binary tasks with saved probabilities: report the foreground threshold with the best Dice/F1",
+        help="binary tasks with saved probabilities: report the foreground threshold with the best Dice/F1 "
+        "(with --multilabel: every class's)",
     )
     p.add_argument(
         "--multilabel",
