@@ -118,6 +118,12 @@ def test_class_map_multilabel_has_no_background_channel():
     softmax = ClassMap.for_project(classes, "bg", "neutral")  # the default stays the original's
     assert softmax.class_title_to_idx == {"bg": 0, "a": 1, "b": 2}
     assert not softmax.multilabel and softmax.background == "bg" and softmax.activation == "softmax"
+    cards = [
+        ModelCard(model="unet", classes=c, preprocessing={"input_size": (32, 32)}) for c in (softmax, ml)
+    ]
+    assert "multilabel" not in cards[0].to_config()["unetkit"]  # the original's file, unchanged
+    assert cards[1].to_config()["unetkit"]["multilabel"] is True
+    assert ModelCard.from_config(cards[1].to_config()).classes == ml
     with pytest.raises(FormatError, match="at least one class"):
         ClassMap.for_project(classes[1:2] + classes[3:], "bg", "neutral", multilabel=True)
     many = [ObjClass(f"c{i:02d}", "bitmap", "#FF0000") for i in range(31)]
