@@ -140,6 +140,12 @@ def _infer(out: str, prepare=None) -> Callable[[Path], list[str]]:
     return build
 
 
+def _export_to_folder(tmp: Path) -> list[str]:
+    make_checkpoint(tmp / "model")
+    (tmp / "run").mkdir()
+    return ["export", "onnx", "--model", "model", "-o", "run"]
+
+
 def _make_file(tmp: Path) -> None:
     (tmp / "run").write_text("not a folder")
 
@@ -195,6 +201,7 @@ CASES = [
     Case("infer --out an existing file", _infer("run", _make_file), ("run", "not a folder")),
     Case("infer --out inside its project", _infer("in/pred"), ("in/pred", "refusing to write into")),
     Case("infer --out a non-empty folder", _infer("run", _make_full), ("run", "not empty")),
+    Case("export -o an existing folder", _export_to_folder, ("run", "is a folder")),
     Case("demo --out an existing file", lambda tmp: (_make_file(tmp), ["demo", "--out", "run"])[1], ("run", "not a folder")),
     Case("train --out an existing file", _train("run", _make_file), ("run", "not a folder")),
     Case("train --out inside its project", _train("in/runs"), ("in/runs", "refusing to write into")),

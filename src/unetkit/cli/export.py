@@ -21,8 +21,15 @@ def register(subparsers) -> None:
 def run_onnx(args: argparse.Namespace) -> int:
     """Export a checkpoint to ONNX with dynamic batch, height and width. The class map, normalisation and input
     size are stored in the model's metadata (key 'unetkit')."""
+    from pathlib import Path
+
+    from unetkit.errors import UnetkitError
     from unetkit.inference.export import check_parity, export_onnx
 
+    if Path(args.out).is_dir():
+        raise UnetkitError(
+            "the output is a folder; give a file name such as <folder>/model.onnx", file=args.out
+        )
     path = export_onnx(args.model, args.out, opset=args.opset)
     print(f"exported {path}")
     if not args.no_check:
