@@ -12,6 +12,7 @@ from PIL import Image
 from inference.helpers import make_checkpoint
 
 from .builders import META, bitmap, bitmap_bomb_data, polygon
+from .runner import peak_mb, reset_peak
 
 
 def _png(h=48, w=64) -> bytes:
@@ -58,3 +59,21 @@ def test_hostile_annotation_is_a_4xx_and_the_server_keeps_serving(client, object
     assert needle in r.json()["detail"] and "$.objects[0]" in r.json()["detail"]
     assert _infer(client, []).status_code == 200
     assert client.get("/v1/model").json()["service"]["internal_errors"] == 0
+
+
+def test_an_annotation_claiming_a_huge_image_is_refused_before_its_bitmaps_are_decoded(client):
+    ann = {
+        "size": {"height": 12000, "width": 12000},
+        "tags": [],
+        "objects": [bitmap([0, 0], bitmap_bomb_data(12000))],
+    }
+    files = {
+        "image": ("x.png", _png(), "image/png"),
+        "annotation": ("a.json", json.dumps(ann).encode(), "application/json"),
+        "meta": ("m.json", json.dumps(META).encode(), "application/json"),
+    }
+    reset_peak()
+    before = peak_mb()
+    r = client.post("/model/inference", files=files)
+    assert r.status_code == 400 and "differs from the image size" in r.json()["detail"], r.text
+    assert peak_mb() - before < 100  # the 12000² bitmap alone would take 144 MB decoded (576 MB as BGRA)

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from unetkit.errors import ConfigError, UnetkitError
-from unetkit.inference.modes import build_runner
+from unetkit.inference.modes import build_runner, check_annotation
 from unetkit.inference.predictor import Network, Predictor
 from unetkit.project import Annotation, Bitmap, Label, ProjectMeta
+from unetkit.project.annotation import parse_size
 
 # Default mode of the original deploy: full_image with suffix "_model" (docs/original-behaviour.md, "Deploy protocol").
 DEPLOY_SUFFIX = "_model"
@@ -97,6 +98,9 @@ class ServingEngine:
                 json_path="$.meta",
             )
         mode = build_runner(config, meta, self.predictor, network)
+        if ann_json is not None:  # the size first: bitmaps are bounded by it before they are decoded
+            height, width = parse_size(ann_json, "annotation")
+            check_annotation(image, Annotation(height, width))
         ann = None if ann_json is None else Annotation.from_json(ann_json, mode.out_meta, file="annotation")
         return mode.apply(image, ann).to_json()  # an annotation of another size → FormatError
 
