@@ -68,11 +68,9 @@ def speed(train_step_s=0.1, window_s=0.01):
     return Speed(train_step_s, window_s, "fp32", planning_s=1.0)
 
 
-TRAINING = TrainingSpeed(step_s=0.1, validation_s=0.5, startup_s=1.0)
-
-
-def plan_of(fingerprint, budget=600.0, **kw):
-    return make_plan(fingerprint, budget_s=budget, device="cpu", speed=speed(**kw), training=TRAINING, patch=128,
+def plan_of(fingerprint, budget=600.0, validation_s=0.5):
+    training = TrainingSpeed(step_s=0.1, validation_s=validation_s, startup_s=1.0)
+    return make_plan(fingerprint, budget_s=budget, device="cpu", speed=speed(), training=training, patch=128,
                      batch_size=8, network=network_for(128, "cpu"))  # fmt: skip
 
 
@@ -88,7 +86,7 @@ def test_plan_rules_sampling_loss_budget():
     assert sum(t.values()) <= 600 * 0.97 and t["train"] > 0.7 * 600
     # the probes' figures: per fold, startup 1 s + 5 validations of 4 images at 0.5 s an image, then 0.1 s steps
     assert common.folds == 1 and common.iterations == int((t["train"] - 1.0 - 5 * 0.5 * 4) / 0.1)
-    slow = plan_of(fp(), window_s=5.0)  # out-of-fold inference too slow for TTA within the select share
+    slow = plan_of(fp(), validation_s=100.0)  # out-of-fold inference too slow for TTA within the select share
     assert not slow.selection.try_tta and slow.time_s["select"] == 0.25 * 600
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from unetkit.auto.plan import holdout_images
+
 
 def make_folds(
     names: list[str], k: int, seed: int, holdout_fraction: float = 0.2
@@ -15,7 +17,7 @@ def make_folds(
         raise ValueError(f"cross-validation needs at least 2 images, got {len(names)}")
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
     if k <= 1:
-        n_val = min(len(names) - 1, max(1, round(holdout_fraction * len(names))))
+        n_val = holdout_images(len(names), holdout_fraction)
         parts = [order[:n_val]]
     else:
         k = min(k, len(names))

@@ -106,6 +106,11 @@ def network_for(patch: int, device: str) -> Network:
     )
 
 
+def holdout_images(images: int, fraction: float = 0.2) -> int:
+    """How many images a held-out split validates on (as :func:`unetkit.auto.folds.make_folds`)."""
+    return min(images - 1, max(1, round(fraction * images)))
+
+
 def batch_for(patch: int, device: str) -> int:
     """Rule "Batch size": 8 patches of 128² on a CPU, 16 of 256² on a GPU, scaled with the patch area."""
     start, count, most = (CPU_PATCH, 8, 16) if device == "cpu" else (GPU_PATCH, 16, 32)
@@ -146,24 +151,33 @@ def make_plan(
     multilabel = bool(fingerprint.get("overlapping_classes"))
     images = fingerprint["images"]
     size = fingerprint["size"]
+    # a window of out-of-fold inference costs what a tile of the probe's validation cost (measured, real data)
+    tiles = math.ceil(size["height"]["median"] / patch) * math.ceil(size["width"]["median"] / patch)
+    window_s = training.validation_s / max(1, probe_val_images * tiles)
     windows_per_image = math.ceil(size["height"]["median"] / (patch / 2)) * math.ceil(
         size["width"]["median"] / (patch / 2)
     )
-    # out-of-fold inference runs twice when TTA is tried (plain, then four flips): 5 window passes per window
-    oof_s = images * windows_per_image * speed.window_s
-    tta = oof_s * 5 <= budget_s * MAX_SHARE["select"]
-    select_s = min(max(2.0 * oof_s * (5 if tta else 1), 5.0), budget_s * MAX_SHARE["select"])
-    report_s = min(5.0 + 0.5 * min(images, 6), budget_s * MAX_SHARE["report"])
-    train_s = budget_s * (1 - MARGIN) - select_s - report_s - speed.planning_s
+
+    def oof_s(k: int) -> float:
+        """One pass of out-of-fold inference: every image with k folds, the held-out fifth with one."""
+        return (images if k > 1 else holdout_images(images)) * windows_per_image * window_s
+
+    def budget_for(k: int) -> tuple[bool, float, float, float]:
+        tta = oof_s(k) * 5 <= budget_s * MAX_SHARE["select"]  # TTA: the plain pass, then four flips
+        select_s = min(max(1.5 * oof_s(k) * (5 if tta else 1), 5.0), budget_s * MAX_SHARE["select"])
+        report_s = min(5.0 + 0.5 * min(images, 6), budget_s * MAX_SHARE["report"])
+        return tta, select_s, report_s, budget_s * (1 - MARGIN) - select_s - report_s - speed.planning_s
+
     per_val_image = training.validation_s / max(1, probe_val_images)
 
     def steps(k: int) -> int:
-        """Training steps per fold when ``k`` folds share ``train_s`` (each: startup + validations + steps)."""
-        val_images = images / k if k > 1 else max(1, round(0.2 * images))
+        """Training steps per fold when ``k`` folds share the training time (each: startup + validations + steps)."""
+        val_images = images / k if k > 1 else holdout_images(images)
         fixed = training.startup_s + validations * per_val_image * val_images
-        return int((train_s / k - fixed) / training.step_s)
+        return int((budget_for(k)[3] / k - fixed) / training.step_s)
 
     k = folds_for(images, steps(1), folds)
+    tta, select_s, report_s, train_s = budget_for(k)
     return Plan(
         seed=seed,
         budget_s=budget_s,
@@ -188,7 +202,7 @@ def make_plan(
             "report": round(report_s, 1),
         },
         probe={
-            "window_s": speed.window_s,
+            "window_s": window_s,
             "numerics": speed.numerics,
             "train_step_s": training.step_s,
             "validation_s": training.validation_s,
