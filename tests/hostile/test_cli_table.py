@@ -170,6 +170,12 @@ CASES = [
     Case("image bomb: validate", _validate(image=png_bomb()), ("img/a.png", SIDE, "UNETKIT_MAX_PIXELS"), BOMB_MB),
     Case("image bomb: render", _render(image=png_bomb()), ("img/a.png", SIDE), BOMB_MB),
     Case(
+        "annotation claiming a larger image: validate",
+        _validate(ann_text=json.dumps({"size": {"height": 12000, "width": 12000}, "objects": [bitmap([0, 0], bitmap_bomb_data(12000))]})),
+        (ANN, "$.objects[0].bitmap.data", "larger than its image (64x64"),
+        BOMB_MB,
+    ),
+    Case(
         "annotation size bomb: render",
         _render(ann_text='{"size": {"height": 100000, "width": 100000}, "objects": []}'),
         (ANN, "$.size", "UNETKIT_MAX_PIXELS"),

@@ -97,6 +97,7 @@ def validate_item(ann_path: Path, image_path: Path | None, meta: ProjectMeta | N
             out.append(Problem.from_error(err))
         else:
             if (ih, iw) != (height, width):
+                size = (min(height, ih), min(width, iw))  # bitmaps must fit both before they are decoded
                 out.append(
                     Problem(
                         str(ann_path),
