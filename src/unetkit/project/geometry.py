@@ -461,8 +461,7 @@ def _bitmap_from_json(obj: dict, file, path, image_size) -> Bitmap:
         check_pixels(width, height, "bitmap", file=file, json_path=where)
         if image_size is not None and (height > image_size[0] or width > image_size[1]):
             _fail(
-                f"bitmap is {width}x{height} (WxH), larger than its image "
-                f"({image_size[1]}x{image_size[0]} from $.size)",
+                f"bitmap is {width}x{height} (WxH), larger than its image ({image_size[1]}x{image_size[0]})",
                 file,
                 where,
             )
