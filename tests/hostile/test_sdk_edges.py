@@ -102,3 +102,18 @@ def test_date_tags_of_the_current_sdk_are_read_and_checked():
     with pytest.raises(FormatError, match="ISO 8601") as exc:
         Annotation.from_json(raw, meta, file="a.json")
     assert exc.value.json_path == "$.tags[0].value"
+
+
+def test_keypoint_graphs_with_hostile_coordinates_are_errors_or_kept_verbatim():
+    from unetkit.dtl import geometry_ops as ops
+    from unetkit.project import RawGeometry
+
+    g = RawGeometry(
+        "graph",
+        {"nodes": {"a": {"loc": [10**400, 1]}, "b": {"loc": [float("nan"), 2]}, "c": {"loc": [3, 4]}}},
+    )
+    with pytest.raises(ValueError, match="out of range"):
+        g.bbox()
+    (flipped,) = [ops.flip_geometry(g, "vertical", 10, 10)]
+    nodes = flipped.payload["nodes"]
+    assert nodes["a"]["loc"] == [10**400, 1] and nodes["c"]["loc"] == [6, 4]

@@ -42,6 +42,7 @@ from unetkit.project import (
     Rectangle,
 )
 from unetkit.project.images import map_channels
+from unetkit.project.limits import coordinate_problem
 
 AXES = ("horizontal", "vertical")
 ROTATE_MODES = ("keep", "crop", "preserve_size")
@@ -76,8 +77,10 @@ def _map_graph(g: RawGeometry, fn, keep=lambda x, y: True) -> RawGeometry | None
     nodes = {}
     for node_id, node in _graph_nodes(g).items():
         loc = node.get("loc") if isinstance(node, dict) else None
-        if not (isinstance(loc, list) and len(loc) == 2):
-            nodes[node_id] = copy.deepcopy(node)
+        if not _valid_loc(loc):
+            nodes[node_id] = copy.deepcopy(
+                node
+            )  # malformed: kept verbatim, as unetkit keeps what it cannot read
             continue
         x, y = fn(float(loc[0]), float(loc[1]))
         if keep(x, y):
@@ -88,6 +91,17 @@ def _map_graph(g: RawGeometry, fn, keep=lambda x, y: True) -> RawGeometry | None
         return None
     payload["nodes"] = nodes
     return RawGeometry(g.shape, payload)
+
+
+def _valid_loc(loc) -> bool:
+    """A node location ``[x, y]`` of two finite numbers within the coordinate range."""
+    return (
+        isinstance(loc, list)
+        and len(loc) == 2
+        and all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) and not coordinate_problem(c) for c in loc
+        )
+    )
 
 
 def _num(v: float):

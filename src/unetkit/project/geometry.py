@@ -339,6 +339,9 @@ class RawGeometry(Geometry):
         pts = _collect_xy(self.payload)
         if not pts:
             raise ValueError(f"geometry {self.shape!r} has no coordinates")
+        problem = next((p for xy in pts for p in map(coordinate_problem, xy) if p), None)
+        if problem:
+            raise ValueError(f"geometry {self.shape!r}: {problem}")
         return _bbox_of(np.asarray(pts, dtype=np.float64))
 
     def translate(self, dx, dy) -> Geometry:
