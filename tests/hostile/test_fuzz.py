@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from unetkit.dtl import geometry_ops as ops
 from unetkit.dtl.graph import build_graph
 from unetkit.errors import UnetkitError
 from unetkit.inference.config import parse_config as parse_inference_config
@@ -83,6 +84,11 @@ def test_annotation_reader_and_rasterizer_raise_only_format_errors(raw):
     for lb in ann.labels:
         box = lb.geometry.bbox()
         assert all(math.isfinite(v) for v in (box.left, box.top, box.right, box.bottom))
+    with ops.collect_dropped():  # the DTL transforms take whatever the reader accepted
+        ops.flip_annotation(ann, "vertical")
+        ops.crop_annotation(ann, 1, 1, max(2, ann.width // 2), max(2, ann.height // 2))
+        ops.resize_annotation(ann, 7, 5)
+        ops.rotate_annotation(ann, 17.0, "crop")
 
 
 meta_class = st.one_of(
