@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import zlib
 
 import numpy as np
 import pytest
 
 from unetkit.errors import ConfigError, FormatError
-from unetkit.project import Annotation, ProjectMeta, decode_bitmap_data, encode_bitmap_data, read_image
+from unetkit.project import (
+    Annotation,
+    ProjectMeta,
+    decode_bitmap_data,
+    encode_bitmap_data,
+    rasterize,
+    read_image,
+)
 from unetkit.project.limits import MAX_PIXELS_ENV, max_pixels
 
 from .builders import META, bitmap, bitmap_bomb_data, png_bomb, polygon, small_bitmap_data
@@ -93,3 +101,18 @@ def test_hostile_sizes_are_format_errors(bad):
     with pytest.raises(FormatError) as exc:
         Annotation.from_json(raw, META_OBJ, file="a.json")
     assert exc.value.json_path == "$.size.height" and len(str(exc.value)) < 200
+
+
+def test_polygons_and_rectangles_reaching_far_out_rasterise_fast():
+    far = 999_999_999
+    objects = [polygon([[-far, -far], [far, -far], [far, far], [-far + i, far]]) for i in range(10)]
+    objects += [
+        {"classTitle": "box", "tags": [], "points": {"exterior": [[-far, -far], [far, far]], "interior": []}}
+    ]
+    ann = Annotation.from_json(_ann(objects), META_OBJ)
+    started = time.perf_counter()
+    mask = rasterize(ann, {"road": 1, "box": 2})
+    assert time.perf_counter() - started < 2.0  # OpenCV alone took about 8 s per polygon
+    assert (mask == 2).all()
+    tri = Annotation.from_json(_ann([polygon([[5, 5], [far, 5], [far, 6], [5, 6]])]), META_OBJ)
+    assert rasterize(tri, {"road": 1}).sum() == 2 * 59  # rows 5-6 from column 5 to the right edge

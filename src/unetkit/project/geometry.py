@@ -100,6 +100,50 @@ def _int_pts(arr: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return (np.floor(arr) - (dx, dy)).astype(np.int32)
 
 
+_FAR = 1 << 14  # OpenCV's fill time grows with the coordinates: rings reaching this far out are clipped first
+
+
+def _clamp(v: int, n: int) -> int:
+    return min(max(v, -1), n)
+
+
+def _near_ring(ring: np.ndarray, shape: tuple) -> np.ndarray:
+    """``ring`` (int32 [x, y]) clipped to a window a few pixels larger than a mask of ``shape`` when it reaches
+    far outside it (Sutherland–Hodgman; float64 vertices then), so that a hostile 1e9-pixel polygon fills as fast
+    as a small one (OpenCV itself took 8 s for one). Ordinary rings are returned untouched; of a clipped ring,
+    only boundary pixels of the edges that leave the window may differ from OpenCV's unclipped result."""
+    h, w = shape
+    if ring.size == 0 or (np.abs(ring) < _FAR + max(h, w)).all():
+        return ring
+    pts = ring.astype(np.float64)
+    lo, hi = -4.0, (w + 3.0, h + 3.0)
+    for axis, bound, keep_below in ((0, lo, False), (0, hi[0], True), (1, lo, False), (1, hi[1], True)):
+        if len(pts) == 0:
+            break
+        inside = pts[:, axis] <= bound if keep_below else pts[:, axis] >= bound
+        out = []
+        for i in range(len(pts)):
+            a, b = pts[i - 1], pts[i]
+            a_in, b_in = inside[i - 1], inside[i]
+            if a_in != b_in:  # the edge crosses the bound: add the crossing point
+                t = (bound - a[axis]) / (b[axis] - a[axis])
+                out.append(a + t * (b - a))
+            if b_in:
+                out.append(b)
+        pts = np.asarray(out, dtype=np.float64).reshape(-1, 2)
+    return pts
+
+
+def _fill(m: np.ndarray, rings: list, value) -> None:
+    """``cv2.fillPoly`` of int32 rings; far-reaching rings are clipped first and all are then drawn with 1/256
+    pixel precision (integer vertices land on the same fixed-point grid, so they fill the same pixels)."""
+    near = [_near_ring(r, m.shape) for r in rings]
+    if all(r.dtype == np.int32 for r in near):
+        cv2.fillPoly(m, near, value)
+    else:
+        cv2.fillPoly(m, [np.round(r * 256).astype(np.int32) for r in near], value, shift=8)
+
+
 @dataclass
 class Point(Geometry):
     x: float
@@ -161,8 +205,11 @@ class Rectangle(Geometry):
 
     def draw(self, canvas: np.ndarray, value) -> None:
         def paint(m, dx, dy):
-            p1 = (math.floor(self.left) - dx, math.floor(self.top) - dy)
-            p2 = (math.floor(self.right) - dx, math.floor(self.bottom) - dy)
+            h, w = (
+                m.shape
+            )  # corners clamped just outside the scratch mask: same pixels, and fast when far out
+            p1 = (_clamp(math.floor(self.left) - dx, w), _clamp(math.floor(self.top) - dy, h))
+            p2 = (_clamp(math.floor(self.right) - dx, w), _clamp(math.floor(self.bottom) - dy, h))
             cv2.rectangle(m, p1, p2, 1, thickness=cv2.FILLED)
 
         _draw_scratch(canvas, value, self, paint)
@@ -222,9 +269,9 @@ class Polygon(Geometry):
 
     def draw(self, canvas: np.ndarray, value) -> None:
         def paint(m, dx, dy):
-            cv2.fillPoly(m, [_int_pts(self.exterior, dx, dy)], 1)
+            _fill(m, [_int_pts(self.exterior, dx, dy)], 1)
             if self.interiors:
-                cv2.fillPoly(m, [_int_pts(r, dx, dy) for r in self.interiors], 0)
+                _fill(m, [_int_pts(r, dx, dy) for r in self.interiors], 0)
 
         _draw_scratch(canvas, value, self.bbox(), paint)
 
