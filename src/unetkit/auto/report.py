@@ -46,10 +46,25 @@ def _curves(histories: list[list[dict]]) -> str:
     return _png(fig)
 
 
-def _overlay(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, neutral: int) -> np.ndarray:
+def _foreground(o, choices, neutral: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ground truth, prediction, counted) foreground masks of one out-of-fold image under the choices."""
+    from unetkit.auto.select import _mask
+
+    probs = o.probs_tta if choices.tta and o.probs_tta is not None else o.probs
+    if not o.multilabel:
+        keep = o.gt != neutral
+        return o.gt > 0, _mask(probs, choices.threshold) > 0, keep
+    k = probs.shape[2]
+    ts = choices.threshold if isinstance(choices.threshold, dict) else {}
+    pred = np.zeros(o.gt.shape, bool)
+    for c in range(k):
+        pred |= probs[:, :, c] >= ts.get(c, 0.5)
+    return (o.gt & ((1 << k) - 1)) > 0, pred, ((o.gt >> k) & 1) == 0
+
+
+def _overlay(image: np.ndarray, fg_gt: np.ndarray, fg_pr: np.ndarray, keep: np.ndarray) -> np.ndarray:
     out = (display_rgb(image).astype(np.float32) * 0.6).astype(np.uint8)
-    keep = gt != neutral
-    fg_gt, fg_pr = (gt > 0) & keep, (pred > 0) & keep
+    fg_gt, fg_pr = fg_gt & keep, fg_pr & keep
     out[fg_gt & fg_pr] = TP
     out[~fg_gt & fg_pr] = FP
     out[fg_gt & ~fg_pr] = FN
@@ -57,7 +72,7 @@ def _overlay(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, neutral: int) 
 
 
 def _roc(oof, neutral: int) -> tuple[str, float] | None:
-    if oof[0].probs.shape[2] != 2:
+    if oof[0].probs.shape[2] != 2 or oof[0].multilabel:
         return None
     hist = ScoreHistogram()
     for o in oof:
@@ -82,8 +97,6 @@ def _table(rows: list[tuple], header: tuple) -> str:
 
 def write_report(run, plan, choices, oof, histories, splits, project, classes) -> None:
     """Write ``run/report.html`` (atomically)."""
-    from unetkit.auto.select import _mask
-
     neutral = classes.neutral_index
     fp = plan.fingerprint
     parts = [f"<h1>unetkit auto — {html.escape(str(project.path.name))}</h1>"]
@@ -113,9 +126,7 @@ def write_report(run, plan, choices, oof, histories, splits, project, classes) -
     items = {f"{it.dataset}/{it.name}": it for it in project.items()}
     shots = []
     for o in oof[:MAX_OVERLAYS]:
-        probs = o.probs_tta if choices.tta and o.probs_tta is not None else o.probs
-        pred = _mask(probs, choices.threshold)
-        picture = _overlay(read_pixels(items[o.name].image_path), o.gt, pred, neutral)
+        picture = _overlay(read_pixels(items[o.name].image_path), *_foreground(o, choices, neutral))
         fig, ax = plt.subplots(figsize=(4, 4))
         ax.imshow(picture)
         ax.set_axis_off()

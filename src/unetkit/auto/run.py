@@ -20,11 +20,12 @@ from unetkit.auto.fingerprint import fingerprint
 from unetkit.auto.folds import make_folds
 from unetkit.auto.plan import Plan, batch_for, make_plan, network_for, patch_side
 from unetkit.auto.probe import probe, probe_training
-from unetkit.auto.select import Choices, OutOfFold, choose
+from unetkit.auto.select import Choices, OutOfFold, choose, choose_multilabel
 from unetkit.errors import ConfigError
 from unetkit.models import model_stride
 from unetkit.models.card import ClassMap
 from unetkit.project import Project, rasterize, read_pixels
+from unetkit.project.rasterize import rasterize_labelsets
 
 log = logging.getLogger("unetkit.auto")
 MIN_BUDGET_S = 30.0
@@ -87,8 +88,8 @@ def plan_project(
     project = Project.read(project_dir)
     holdout = make_folds([f"{it.dataset}/{it.name}" for it in project.items()], 1, seed)[0]
     stub = Plan(budget_s=budget_s, iterations=1, **common)
-    # about 2 % of the budget on the real pipeline (12 to 400 steps) measures the step time within a few percent
-    steps = int(min(400, max(12, 0.02 * budget_s / (1.3 * speed.train_step_s))))
+    # about 2 % of the budget on the real pipeline (6 to 400 steps) measures the step time within a few percent
+    steps = int(min(400, max(6, 0.02 * budget_s / (1.3 * speed.train_step_s))))
     holdout = {"train": repeated(holdout["train"], batch), "val": holdout["val"]}
     training = probe_training(project_dir, training_config(stub, len(holdout["train"])), holdout, steps)
     speed = dataclasses.replace(speed, planning_s=time.time() - started)
@@ -148,7 +149,10 @@ def inference_config(plan: Plan, choices: Choices, classes: ClassMap) -> dict:
         "model_classes": {"add_suffix": "_unet"},
         "save_probabilities": False,
     }
-    if choices.threshold is not None:
+    if isinstance(choices.threshold, dict):
+        if choices.threshold:
+            mode["threshold"] = {titles[c]: t for c, t in choices.threshold.items()}
+    elif choices.threshold is not None:
         mode["threshold"] = choices.threshold
     if choices.min_sizes:
         mode["postprocess"] = {titles[c]: {"min_size": s} for c, s in choices.min_sizes.items()}
@@ -163,20 +167,22 @@ def out_of_fold(ckpt: Path, project: Project, names: list[str], plan: Plan, tta:
     items = {f"{it.dataset}/{it.name}": it for it in project.items()}
     predictor = Predictor.from_checkpoint(ckpt, amp=plan.amp)
     runner = build_runner(inference_config(plan, Choices(), predictor.card.classes), project.meta, predictor)
+    multilabel = predictor.card.classes.multilabel
     mapping = {**predictor.card.classes.class_title_to_idx, plan.neutral: predictor.num_classes}
     out = []
     for name in names:
         item = items[name]
         ann = item.read_annotation(project.meta)
         image = read_pixels(item.image_path)
-        gt = rasterize(ann, mapping, skip_unknown=True)
+        draw = rasterize_labelsets if multilabel else rasterize
+        gt = draw(ann, mapping, skip_unknown=True)
         _, probs, _ = runner.stitch(image, keep_probabilities=True)
         probs_tta = None
         if tta:
             predictor.tta = True
             _, probs_tta, _ = runner.stitch(image, keep_probabilities=True)
             predictor.tta = False
-        out.append(OutOfFold(name, gt, probs, probs_tta))
+        out.append(OutOfFold(name, gt, probs, probs_tta, multilabel))
     return out
 
 
@@ -262,7 +268,10 @@ def auto(
     for ckpt, split in zip(fold_ckpts, splits):
         oof += out_of_fold(ckpt, project, split["val"], plan, plan.selection.try_tta)
     s = plan.selection
-    choices = choose(oof, classes.neutral_index, s.thresholds, s.min_sizes, s.try_tta)
+    if classes.multilabel:
+        choices = choose_multilabel(oof, s.thresholds, s.try_tta)
+    else:
+        choices = choose(oof, classes.neutral_index, s.thresholds, s.min_sizes, s.try_tta)
     model_dir = _final_model(run, fold_ckpts, plan, choices, classes)
     write_report(run, plan, choices, oof, histories, splits, project, classes)
     return AutoResult(run, plan, choices, model_dir, time.time() - started)

@@ -22,11 +22,12 @@ class OutOfFold:
     gt: np.ndarray
     probs: np.ndarray
     probs_tta: np.ndarray | None = None
+    multilabel: bool = False  # then gt holds one bit per class (bit K = neutral) and probs are sigmoids
 
 
 @dataclass
 class Choices:
-    threshold: float | None = None  # binary models only
+    threshold: float | dict[int, float] | None = None  # binary: one value; multi-label: class index → value
     min_sizes: dict[int, int] = field(default_factory=dict)  # class index → smallest kept component
     tta: bool = False
     dice: float = float("nan")  # pooled out-of-fold Dice with these choices
@@ -94,4 +95,49 @@ def choose(
             s_best = max(scores, key=lambda s: (scores[s], -s))
             if record(f"min_size[{c}]", s_best, scores[s_best]):
                 out.min_sizes[c] = s_best
+    return out
+
+
+def multilabel_dice(oof: list[OutOfFold], c: int, threshold: float, tta: bool = False) -> float:
+    """Class ``c``'s Dice pooled over all images (multi-label: bit c of the ground truth, sigmoid ≥ threshold)."""
+    k = oof[0].probs.shape[2]
+    inter = total = 0
+    for item in oof:
+        probs = item.probs_tta if tta and item.probs_tta is not None else item.probs
+        keep = ((item.gt >> k) & 1) == 0
+        g = (((item.gt >> c) & 1) == 1) & keep
+        p = (probs[:, :, c] >= threshold) & keep
+        inter += np.count_nonzero(g & p)
+        total += np.count_nonzero(g) + np.count_nonzero(p)
+    return 2 * inter / total if total else float("nan")
+
+
+def choose_multilabel(oof: list[OutOfFold], thresholds: list[float], try_tta: bool) -> Choices:
+    """Multi-label: TTA on/off by the mean class Dice at 0.5, then each class's threshold on its own Dice."""
+    k = oof[0].probs.shape[2]
+
+    def mean_dice(ts: dict[int, float], tta: bool) -> float:
+        values = [multilabel_dice(oof, c, ts.get(c, 0.5), tta) for c in range(k)]
+        values = [v for v in values if np.isfinite(v)]
+        return float(np.mean(values)) if values else float("nan")
+
+    out = Choices(threshold={})
+    out.dice = mean_dice({}, False)
+    if try_tta and all(o.probs_tta is not None for o in oof):
+        score = mean_dice({}, True)
+        out.steps.append({"option": "tta", "value": True, "dice_before": out.dice, "dice_after": max(score, out.dice),
+                          "gain": max(score - out.dice, 0.0), "taken": score > out.dice})  # fmt: skip
+        if score > out.dice:
+            out.tta, out.dice = True, score
+    for c in range(k):
+        scores = {t: multilabel_dice(oof, c, t, out.tta) for t in thresholds}
+        best = max(scores, key=lambda t: (np.nan_to_num(scores[t], nan=-1.0), -abs(t - 0.5)))
+        before = mean_dice(out.threshold, out.tta)
+        after = mean_dice({**out.threshold, c: best}, out.tta)
+        taken = after > before
+        out.steps.append({"option": f"threshold[{c}]", "value": best, "dice_before": before,
+                          "dice_after": max(after, before), "gain": max(after - before, 0.0), "taken": taken})  # fmt: skip
+        if taken:
+            out.threshold[c] = best
+            out.dice = after
     return out
