@@ -146,6 +146,23 @@ def _export_to_folder(tmp: Path) -> list[str]:
     return ["export", "onnx", "--model", "model", "-o", "run"]
 
 
+def _infer_truncated(tmp: Path) -> list[str]:
+    _truncated(".jpg")(tmp)
+    make_checkpoint(tmp / "model")
+    return [
+        "infer",
+        "--model",
+        "model",
+        "--project",
+        "in",
+        "--out",
+        "out",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+
+
 def _make_file(tmp: Path) -> None:
     (tmp / "run").write_text("not a folder")
 
@@ -202,6 +219,7 @@ CASES = [
     Case("image linked outside: dtl run", _linked_image("dtl"), ("a.png", "outside the project")),
     Case("annotation without an image", _orphan_annotation, ("ann/gone.png.json", "annotation without an image")),
     Case("truncated JPEG: validate --deep", _truncated(".jpg"), ("img/a.jpg", "truncated")),
+    Case("truncated JPEG: infer names it at once", _infer_truncated, ("img/a.jpg", "truncated JPEG")),
     Case("truncated PNG: validate --deep", _truncated(".png"), ("img/a.png", "cannot decode")),
     Case("import: a bad mask after a good one", _import_mismatch, ("masks/b.png", "differs from image b.png")),
     Case("infer --out an existing file", _infer("run", _make_file), ("run", "not a folder")),

@@ -122,6 +122,10 @@ def decode_pixels(data: bytes, name: str = "", *, file: object | None = None) ->
     file = file if file is not None else name
     ext = Path(name).suffix.lower()
     _check_header(data, file)
+    if _truncated_jpeg(data):  # OpenCV would decode the part that is there, with only a warning on stderr
+        raise FormatError(
+            "cannot decode image: truncated JPEG (the file ends before the image does)", file=file
+        )
     try:
         if ext in TIFF_EXTENSIONS or data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             return as_pixels(_tiff_pixels(data, Path(str(file))), file=file)
@@ -143,6 +147,20 @@ def _check_header(data: bytes, file) -> None:
     except Exception:  # noqa: BLE001 - the decoders report what is wrong with the file
         return
     check_pixels(width, height, "image", file=file)
+
+
+def _truncated_jpeg(data: bytes) -> bool:
+    """A JPEG that stops before its end-of-image marker and that PIL, decoding it, finds truncated."""
+    if not data.startswith(b"\xff\xd8") or data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except OSError:
+        return True
+    except Exception:  # noqa: BLE001 - other problems are reported by the decoders
+        return False
+    return False
 
 
 def read_pixels(path) -> np.ndarray:
