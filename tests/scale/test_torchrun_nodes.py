@@ -30,51 +30,34 @@ def test_torchrun_two_nodes_match_one_process_with_double_batch(tmp_path):
     config.write_text(json.dumps(tiny_config(batch_size={"train": 2, "val": 2}, **base)))
     endpoint = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
-    nodes = [
-        subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("torchrun")),
-                "--nnodes",
-                "2",
-                "--nproc_per_node",
-                "1",
-                "--node_rank",
-                str(rank),
-                "--rdzv_backend",
-                "c10d",
-                "--rdzv_endpoint",
-                endpoint,
-                "--rdzv_id",
-                "unetkit-test",
-                "--local_addr",
-                "127.0.0.1",
-                "-m",
-                "unetkit",
-                "train",
-                "--project",
-                str(proj),
-                "--config",
-                str(config),
-                "--out",
-                str(tmp_path / "two_nodes"),
-                "--no-progress",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-        )  # fmt: skip
-        for rank in (0, 1)
-    ]
+    torchrun = [str(Path(sys.executable).with_name("torchrun")), "--nnodes", "2", "--nproc_per_node", "1",
+                "--rdzv_backend", "c10d", "--rdzv_endpoint", endpoint, "--rdzv_id", "unetkit-test",
+                "--local_addr", "127.0.0.1"]  # fmt: skip
+    train_command = ["-m", "unetkit", "train", "--project", str(proj), "--config", str(config),
+                     "--out", str(tmp_path / "two_nodes"), "--no-progress"]  # fmt: skip
+    logs = [tmp_path / f"node{rank}.log" for rank in (0, 1)]
+    nodes = []
     try:
-        outputs = [node.communicate(timeout=300)[0] for node in nodes]
+        for rank, log in enumerate(logs):  # output to files: a full pipe would stall its node and the other
+            with open(log, "w") as out:
+                nodes.append(
+                    subprocess.Popen(
+                        [*torchrun, "--node_rank", str(rank), *train_command],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        cwd=tmp_path,
+                    )
+                )
+        for node in nodes:
+            node.wait(timeout=300)
     finally:
         for node in nodes:
             if node.poll() is None:
                 node.kill()
                 node.wait()
-    assert [node.returncode for node in nodes] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    outputs = "\n".join(log.read_text()[-3000:] for log in logs)
+    assert [node.returncode for node in nodes] == [0, 0], outputs
     one, two = tmp_path / "one", tmp_path / "two_nodes"
     train_one, train_two = _losses(one, "train"), _losses(two, "train")
     assert len(train_one) == len(train_two) == 4  # 8 images / (2 nodes × 2) per step: one sample order

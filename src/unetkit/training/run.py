@@ -98,13 +98,14 @@ def train(
     if out_dir is None:
         raise ConfigError("an output folder (--out) is required")
     run = RunDir(out_dir)
-    if resume or not run.has_run():  # an existing run without --resume: prepare_new says to pass --resume
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun other ranks may find rank 0's new folder
+    if (resume or not run.has_run()) and rank0:  # an existing run without --resume: prepare_new says so
         check_output_folder(run.path, sources=[project_dir], resume=resume)
     new_folder = not resume and not run.path.exists()
     if resume:
         if not run.path.is_dir():
             raise ConfigError("cannot resume: the run folder does not exist", file=run.path)
-        if int(os.environ.get("RANK", "0")) == 0:
+        if rank0:
             remove_temporaries(run.path)
         cfg = _resume_config(run, None if config is None else _as_config(config), model)
         state = run.load_state()
