@@ -163,6 +163,16 @@ def _infer_truncated(tmp: Path) -> list[str]:
     ]
 
 
+def _add_graph_object(tmp: Path) -> None:
+    meta = json.loads((tmp / "in" / "meta.json").read_text())
+    meta["classes"].append({"title": "pose", "shape": "graph", "color": "#FF00FF", "geometry_config": {}})
+    (tmp / "in" / "meta.json").write_text(json.dumps(meta))
+    ann_path = sorted((tmp / "in" / "ds0" / "ann").iterdir())[1]
+    ann = json.loads(ann_path.read_text())
+    ann["objects"].append({"classTitle": "pose", "tags": [], "nodes": {"a": {"loc": [1, 2]}}})
+    ann_path.write_text(json.dumps(ann))
+
+
 def _make_file(tmp: Path) -> None:
     (tmp / "run").write_text("not a folder")
 
@@ -227,6 +237,8 @@ CASES = [
     Case("infer --out a non-empty folder", _infer("run", _make_full), ("run", "not empty")),
     Case("export -o an existing folder", _export_to_folder, ("run", "is a folder")),
     Case("demo --out an existing file", lambda tmp: (_make_file(tmp), ["demo", "--out", "run"])[1], ("run", "not a folder")),
+    Case("train: an object that cannot be rasterised", _train("run", _add_graph_object),
+         ("ann/img_001.png.json", "$.objects[1]", "cannot be rasterised")),
     Case("train --out an existing file", _train("run", _make_file), ("run", "not a folder")),
     Case("train --out inside its project", _train("in/runs"), ("in/runs", "refusing to write into")),
     Case("train --out a non-empty folder", _train("run", _make_full), ("run", "not empty")),

@@ -67,6 +67,34 @@ def rasterize_labelsets(
     return canvas
 
 
+DRAWABLE_SHAPES = ("point", "rectangle", "polygon", "line", "bitmap")
+
+
+def first_undrawable_object(project) -> FormatError | None:
+    """The first object of ``project`` that cannot be rasterised (a class of shape graph, cuboid, ... or an
+    ``any`` class's object of such a geometry), as a FormatError naming its file and JSON path; None when there
+    is none. Only annotations are read, and only when the meta has such a class."""
+    from unetkit.project.io import load_json
+
+    odd = {c.title: c.shape for c in project.meta.classes if c.shape not in DRAWABLE_SHAPES}
+    if not odd:
+        return None
+    for item in project.items():
+        objects = load_json(item.ann_path).get("objects")
+        for i, obj in enumerate(objects if isinstance(objects, list) else []):
+            shape = odd.get(obj.get("classTitle")) if isinstance(obj, dict) else None
+            if shape == "any":
+                shape = obj.get("geometryType") or obj.get("shape")
+            if isinstance(shape, str) and shape not in DRAWABLE_SHAPES:
+                return FormatError(
+                    f"class {obj['classTitle']!r}: a {shape!r} object cannot be rasterised into a mask; leave "
+                    "the class out (e.g. DTL drop_obj_by_class) or convert its objects",
+                    file=item.ann_path,
+                    json_path=f"$.objects[{i}]",
+                )
+    return None
+
+
 def colorize_index_mask(mask: np.ndarray, palette: dict) -> np.ndarray:
     """(H, W) integer mask -> (H, W, 3) uint8 RGB; indices missing from ``palette`` are black."""
     out = np.zeros(mask.shape + (3,), dtype=np.uint8)

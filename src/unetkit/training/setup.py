@@ -13,6 +13,7 @@ from unetkit.errors import ConfigError
 from unetkit.models import model_stride
 from unetkit.models.card import ClassMap, Preprocessing
 from unetkit.project import Project
+from unetkit.project.rasterize import first_undrawable_object
 from unetkit.training import init_weights
 from unetkit.training.classes import continue_training_indexing
 from unetkit.training.config import TrainConfig, check_model_stride
@@ -49,6 +50,9 @@ def prepare(job: Job) -> Prepared:
     """Read the project, split it by tags and build the class indexing (errors surface before any spawn)."""
     cfg = job.cfg
     project = Project.read(job.project_dir)
+    undrawable = first_undrawable_object(project)
+    if undrawable is not None:  # would fail every sample that holds one, after retries
+        raise undrawable
     splits = split_by_tags(project, cfg) if job.split is None else split_by_names(project, job.split)
     sc = cfg.special_classes
     indexing = ClassMap.for_project(
