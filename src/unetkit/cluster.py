@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from unetkit.errors import UnetkitError
 
 RAY_REQUIREMENT = "ray>=2.60,<2.61"
+CONNECT_TIMEOUT = 10.0  # seconds to reach the head's GCS port
 PROBE_TIMEOUT = 120.0  # seconds for every node to run the storage check (a fresh worker process starts)
 INSTALL_HINT = f'--engine ray needs Ray: pip install "unetkit[ray]" (or pip install "{RAY_REQUIREMENT}")'
 
@@ -41,6 +43,7 @@ def connected(address: str | None):
     if address is None:
         options["include_dashboard"] = False
     else:
+        _check_reachable(address)
         _send_token_if_configured()
     try:
         ray.init(**options)
@@ -50,6 +53,20 @@ def connected(address: str | None):
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT nothing listens on makes ``ray.init`` retry for minutes: say so at once instead."""
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise UnetkitError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start it with `ray start --head` "
+            "or pass the head's GCS address (HOST:PORT, default port 6379) or auto"
+        ) from None
 
 
 def _send_token_if_configured() -> None:

@@ -11,6 +11,7 @@ import pytest
 from dtl.test_executor import RANDOM_GRAPH as EXECUTOR_GRAPH
 from unetkit.demo.pipeline import write_sample_project
 
+from .conftest import require_ray
 from .helpers import GRAPH, dtl, tree_hashes
 
 pytestmark = pytest.mark.xdist_group("ray")
@@ -102,6 +103,16 @@ def test_without_ray_the_engine_says_what_to_install(vessels, tmp_path, monkeypa
     assert dtl(GRAPH, vessels, tmp_path / "out", "--engine", "ray") == 2
     err = capsys.readouterr().err
     assert 'pip install "unetkit[ray]"' in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_address_nothing_listens_on_fails_at_once(vessels, tmp_path, capsys):
+    require_ray()
+    from unetkit.ports import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    assert dtl(GRAPH, vessels, tmp_path / "out", "--engine", "ray", "--address", address) == 2
+    assert f"error: cannot reach the Ray cluster at {address}" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
