@@ -37,6 +37,20 @@ class PerSplit(_Strict, Generic[Value]):
     val: Value
 
 
+# Named classes for each value type: spawned training processes (DDP on CPU) pickle the config, and pickle
+# finds a class by its module-level name — a bare ``PerSplit[int]`` has none.
+class PositivePerSplit(PerSplit[PositiveInt]):
+    pass
+
+
+class CountPerSplit(PerSplit[NonNegativeInt]):
+    pass
+
+
+class NamePerSplit(PerSplit[Name]):
+    pass
+
+
 def _per_split(train: object, val: object) -> Any:
     return Field({"train": train, "val": val}, validate_default=True)
 
@@ -141,14 +155,14 @@ class TrainConfig(_Strict):
     lr: float = Field(0.001, gt=0)
     epochs: int = Field(2, ge=1)
     val_every: float = Field(0.5, gt=0)
-    batch_size: PerSplit[PositiveInt] = _per_split(1, 1)
+    batch_size: PositivePerSplit = _per_split(1, 1)
     input_size: InputSize = Field(default_factory=InputSize)
     gpu_devices: list[NonNegativeInt] = Field(default_factory=lambda: [0], min_length=1)
-    data_workers: PerSplit[NonNegativeInt] = _per_split(0, 0)
-    dataset_tags: PerSplit[Name] = _per_split("train", "val")
+    data_workers: CountPerSplit = _per_split(0, 0)
+    dataset_tags: NamePerSplit = _per_split("train", "val")
     special_classes: SpecialClasses = Field(default_factory=SpecialClasses)
     weights_init_type: Literal["transfer_learning", "continue_training"] = "transfer_learning"
-    allow_corrupted_samples: PerSplit[NonNegativeInt] = _per_split(0, 0)
+    allow_corrupted_samples: CountPerSplit = _per_split(0, 0)
     momentum: float = Field(0.9, gt=0)
     lr_decreasing: LrDecreasing = Field(default_factory=LrDecreasing)
     loss_weights: LossWeights = Field(default_factory=LossWeights)
