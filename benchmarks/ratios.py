@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -33,11 +34,23 @@ def machine_line(threads: int | None = None) -> str:
     return f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs{load}; torch {torch.__version__}, {threads} threads"
 
 
+@dataclass
+class Pairs:
+    """Both sides of each pair and the per-pair ratios first / second."""
+
+    first: list[float]
+    second: list[float]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [a / b for a, b in zip(self.first, self.second)]
+
+
 def interleaved_pairs(
     pairs: int, first: Callable[[int], float], second: Callable[[int], float], *, verbose: bool = True
-) -> list[tuple[float, float]]:
+) -> Pairs:
     """``pairs`` × (first(k), second(k)) measured back to back; odd pairs run ``second`` first."""
-    out = []
+    out = Pairs([], [])
     for k in range(pairs):
         if k % 2:
             b = second(k)
@@ -45,7 +58,8 @@ def interleaved_pairs(
         else:
             a = first(k)
             b = second(k)
-        out.append((a, b))
+        out.first.append(a)
+        out.second.append(b)
         if verbose:
             print(f"  pair {k}: {a:.3f} / {b:.3f} = {a / b:.3f}", flush=True)
     return out

@@ -137,15 +137,12 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    ratios = [a / b for a, b in pairs]
-    cold_ratios = [c / b for c, (_, b) in zip(colds, pairs)]
+    cold_ratios = [c / b for c, b in zip(colds, pairs.second)]
     med = statistics.median
-    print(f"  end-to-end steady state (epochs 2..{epochs}): median {med(a for a, _ in pairs):8.2f} images/s")
+    print(f"  end-to-end steady state (epochs 2..{epochs}): median {med(pairs.first):8.2f} images/s")
     print(f"  end-to-end epoch 1 (decode + rasterise + resize): median {med(colds):8.2f} images/s")
-    print(
-        f"  ceiling (forward+loss+backward+step in memory): median {med(b for _, b in pairs):8.2f} images/s"
-    )
-    print(f"  ratio steady / ceiling: {spread(ratios)}")
+    print(f"  ceiling (forward+loss+backward+step in memory): median {med(pairs.second):8.2f} images/s")
+    print(f"  ratio steady / ceiling: {spread(pairs.ratios)}")
     print(f"  ratio epoch 1 / ceiling: {spread(cold_ratios)}")
 
 
