@@ -19,7 +19,6 @@ HOMES = {
     "unetkit.project": ["Project"],
     "unetkit.inference": ["Predictor"],
     "unetkit.training": ["train"],
-    "unetkit.auto": ["auto"],
 }
 PUBLIC = {name: home for home, names in HOMES.items() for name in names}
 
@@ -39,7 +38,7 @@ def test_each_public_name_resolves_to_its_definition(name):
 
 
 def test_all_lists_exactly_the_public_names():
-    assert sorted(unetkit.__all__) == sorted(PUBLIC)
+    assert sorted(unetkit.__all__) == sorted([*PUBLIC, "auto"])
 
 
 def test_unknown_name_is_an_attribute_error():
@@ -115,3 +114,10 @@ def test_checkpoint_round_trip_through_top_level_names(tmp_path):
     prediction = unetkit.Predictor.from_checkpoint(tmp_path).predict(np.full((20, 28, 3), 90, np.uint8))
     assert prediction.mask.shape == (20, 28)
     assert {c.title for c in prediction.classes} == {"bg", "vessel"}
+
+
+def test_auto_is_callable_from_the_top_level():
+    from unetkit.auto import run
+
+    assert "auto" in unetkit.__all__ and callable(unetkit.auto)
+    assert unetkit.auto.plan_project is run.plan_project  # the package, called, runs run.auto

@@ -28,6 +28,8 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
+    if name == "auto":  # the package itself: callable, and what ``import unetkit.auto`` binds here anyway
+        return importlib.import_module("unetkit.auto")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value  # later look-ups skip this hook

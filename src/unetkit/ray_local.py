@@ -93,12 +93,23 @@ class LocalRayCluster:
         return proc
 
     def _wait_alive(self) -> None:
-        """Wait until the cluster counts every node started and not killed as alive."""
+        """Wait until the cluster counts every node started and not killed as alive. A first connection can time
+        out on a loaded machine while the head is still starting: it is retried until START_TIMEOUT."""
         from unetkit.cluster import connected
+        from unetkit.errors import UnetkitError
 
-        with connected(self.address) as ray:
-            expected = len(self.nodes) - len(self.killed)
-            self._wait(lambda: sum(n["Alive"] for n in ray.nodes()) >= expected, f"{expected} alive nodes")
+        deadline = time.monotonic() + START_TIMEOUT
+        expected = len(self.nodes) - len(self.killed)
+        while True:
+            try:
+                with connected(self.address) as ray:
+                    alive = lambda ray=ray: sum(n["Alive"] for n in ray.nodes()) >= expected  # noqa: E731
+                    self._wait(alive, f"{expected} alive nodes")
+                return
+            except UnetkitError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def _wait(self, ready, what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT

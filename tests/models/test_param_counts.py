@@ -90,7 +90,14 @@ EXPECTED = {
 
 
 def test_every_model_has_an_expected_count():
-    assert set(EXPECTED) | {"u2net", "u2netp"} == set(list_models())
+    assert set(EXPECTED) | {"u2net", "u2netp", "ensemble"} == set(list_models())
+
+
+def test_an_ensemble_holds_its_members_parameters():
+    member = {"base_channels": 8, "depth": 3}
+    single = sum(p.numel() for p in create_model("unet", C, **member).parameters())
+    ensemble = create_model("ensemble", C, member="unet", member_options=member, count=3)
+    assert sum(p.numel() for p in ensemble.parameters()) == 3 * single
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
