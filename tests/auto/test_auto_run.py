@@ -130,7 +130,7 @@ def test_serving_the_run(run):
 def test_a_plan_reproduces_its_run(run, tmp_path):
     project, folder, _, _ = run
     plan = json.loads((folder / "plan.json").read_text())
-    plan.update(iterations=6, validations=1, folds=2)
+    plan.update(iterations=6, validations=1, folds=2, fold_iterations=None)
     plan["selection"]["try_tta"] = False
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     states = []

@@ -64,7 +64,10 @@ class Plan(ConfigModel):
     warmup_fraction: float = Field(0.05, ge=0, le=0.5)
     augment: Augment = Field(default_factory=Augment)
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
-    iterations: int = Field(gt=0)  # per fold
+    iterations: int = Field(gt=0)  # per fold, as planned
+    fold_iterations: list[int] | None = (
+        None  # the steps each fold ran (a finished run writes them; given, they are used)
+    )
     validations: int = Field(5, ge=1)  # per fold
     folds: int = Field(1, ge=1)
     holdout_fraction: float = Field(0.2, gt=0, lt=1)

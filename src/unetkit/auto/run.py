@@ -97,16 +97,27 @@ def plan_project(
                      folds=folds, **common)  # fmt: skip
 
 
+def recalibrated(histories: list[list[dict]], last_fold_s: float, available_s: float) -> int:
+    """Steps that fit ``available_s``, from the previous fold: its seconds per step, and its fixed cost (start-up,
+    validations, checkpoints) as the rest of its wall time."""
+    train = [r for r in histories[-1] if r.get("type") == "train"]
+    if len(train) < 2:
+        return 1
+    step_s = train[-1]["time"] / train[-1]["iteration"]
+    fixed_s = max(0.0, last_fold_s - train[-1]["time"])
+    return max(1, int((available_s - fixed_s) / step_s))
+
+
 def repeated(names: list[str], batch_size: int) -> list[str]:
     """Few images: each listed several times, so that an epoch holds ≥ 4 batches of distinct random patches."""
     times = max(1, math.ceil(4 * batch_size / len(names)))
     return [n for n in names for _ in range(times)]
 
 
-def training_config(plan: Plan, n_train: int) -> dict:
-    """The training config of one fold."""
+def training_config(plan: Plan, n_train: int, iterations: int | None = None) -> dict:
+    """The training config of one fold (``iterations``: this fold's steps, default the plan's)."""
     per_epoch = max(1, math.ceil(n_train / plan.batch_size))
-    epochs = max(1, math.ceil(plan.iterations / per_epoch))
+    epochs = max(1, math.ceil((iterations or plan.iterations) / per_epoch))
     total = epochs * per_epoch
     return {
         "lr": plan.lr,
@@ -255,14 +266,24 @@ def auto(
     t = plan.time_s
     planned = (0.0 if given else t.get("planning", 0.0)) + t.get("train", 0.7 * plan.budget_s)
     train_end = started + planned * GUARD  # the steps are planned; this only guards the budget
-    fold_ckpts, histories = [], []
+    fold_ckpts, histories, steps = [], [], list(plan.fold_iterations or [])
+    fold_s = 0.0  # the wall time of the previous fold
     for i, split in enumerate(splits):
-        deadline = time.time() + (train_end - time.time()) / (len(splits) - i)
+        started_fold = time.time()
+        deadline = started_fold + (train_end - started_fold) / (len(splits) - i)
+        if len(steps) <= i:  # a fresh run sizes each later fold by what the earlier ones really cost
+            fresh = not given and i > 0
+            steps.append(
+                recalibrated(histories, fold_s, deadline - started_fold) if fresh else plan.iterations
+            )
         fold = {"train": repeated(split["train"], plan.batch_size), "val": split["val"]}
-        result = train(project_dir, training_config(plan, len(fold["train"])), run / "folds" / str(i),
+        result = train(project_dir, training_config(plan, len(fold["train"]), steps[i]), run / "folds" / str(i),
                        progress=progress, split=fold, deadline=deadline)  # fmt: skip
+        fold_s = time.time() - started_fold
         fold_ckpts.append(result.best_checkpoint)
         histories.append(result.records)
+    plan = plan.model_copy(update={"fold_iterations": steps})
+    plan.write(run / "plan.json")  # with the steps each fold ran: the plan reproduces this run
     classes = read_classes(fold_ckpts[0])
     oof: list[OutOfFold] = []
     for ckpt, split in zip(fold_ckpts, splits):
