@@ -174,3 +174,16 @@ def test_input_rules(tmp_path, files, expected):
     channels, pre = plan_inputs(paths, (8, 8))
     assert (channels, pre.pixel_type, pre.mean == IMAGENET_MEAN) == expected
     assert len(pre.mean) >= channels and pre.input_size == (8, 8)
+
+
+def test_render_shows_chosen_channels_of_a_many_channel_project(tmp_path):
+    px = np.zeros((8, 8, 5), np.uint8)
+    for c in range(5):
+        px[:, :, c] = 40 * (c + 1)
+    writer = ProjectWriter(tmp_path / "p", ProjectMeta())
+    writer.add_item("ds", "a.tif", px, Annotation(8, 8))
+    writer.write_meta()
+    assert main(["project", "render", str(tmp_path / "p"), str(tmp_path / "r"), "--channels", "4,2,0"]) == 0
+    shown = read_pixels(tmp_path / "r" / "ds" / "overlays" / "a.jpg")
+    assert np.abs(shown[4, 4].astype(int) - [200, 120, 40]).max() <= 3  # JPEG
+    assert main(["project", "render", str(tmp_path / "p"), str(tmp_path / "r2"), "--channels", "7,1,0"]) == 2

@@ -29,6 +29,11 @@ def register(subparsers) -> None:
     )
     r.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
     r.add_argument("--no-overlays", action="store_true", help="write only the masks")
+    r.add_argument(
+        "--channels",
+        metavar="R,G,B",
+        help="channels of many-channel images the overlays show, e.g. 3,2,1 (default: the first three)",
+    )
     r.set_defaults(func=run_render)
 
 
@@ -79,6 +84,18 @@ def run_render(args: argparse.Namespace) -> int:
         raise ConfigError("the output folder is missing: unetkit project render DIR OUT (or --out OUT)")
     if not 0.0 <= args.alpha <= 1.0:
         raise ConfigError(f"--alpha must be between 0 and 1, got {args.alpha}")
-    summary = render_project(args.dir, args.out, alpha=args.alpha, overlays=not args.no_overlays)
+    channels = None
+    if args.channels:
+        try:
+            channels = tuple(int(c) for c in args.channels.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"--channels {args.channels!r}: expected channel numbers such as 3,2,1"
+            ) from None
+        if len(channels) != 3 or min(channels) < 0:
+            raise ConfigError(f"--channels {args.channels!r}: expected three channel numbers >= 0")
+    summary = render_project(
+        args.dir, args.out, alpha=args.alpha, overlays=not args.no_overlays, channels=channels
+    )
     print(f"rendered {summary['items']} item(s) to {summary['out']} (index table in classes.json)")
     return 0

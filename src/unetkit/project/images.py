@@ -269,6 +269,8 @@ def display_rgb(image: np.ndarray, channels: tuple[int, ...] | None = None) -> n
     c = px.shape[2]
     if channels is None:
         channels = (0, 1, 2) if c >= 3 else (0, 0, 0) if c in (1, 2) else (0,)
+    if max(channels) >= c:
+        raise FormatError(f"channel {max(channels)} asked for, but the image has {c} channel(s)")
     px = px[:, :, list(channels)]
     if px.dtype != np.uint8:
         x = px.astype(np.float32)

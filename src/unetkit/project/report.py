@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unetkit.project.images import display_rgb
 from unetkit.project.io import Project, atomic_write_json, dataset_parts, write_image
 from unetkit.project.meta import color_to_rgb
 from unetkit.project.output_folder import new_output_folder
@@ -53,17 +54,20 @@ def class_index_map(project: Project) -> dict[str, int]:
     return {c.title: i + 1 for i, c in enumerate(project.meta.classes)}
 
 
-def render_project(path, out_dir, *, alpha=0.5, overlays=True) -> dict:
+def render_project(
+    path, out_dir, *, alpha=0.5, overlays=True, channels: tuple[int, ...] | None = None
+) -> dict:
     """Write ``<out>/<dataset>/masks/<stem>.png`` (class-index PNG: 0 = background, then classes in meta order;
     uint16 when there are more than 255 classes) and ``<out>/<dataset>/overlays/<stem>.jpg``; plus
-    ``<out>/classes.json`` with the index table. Unknown geometries are skipped. Returns a summary."""
+    ``<out>/classes.json`` with the index table. Unknown geometries are skipped. ``channels``: which three channels
+    of many-channel images the overlays show (default: the first three). Returns a summary."""
     project = Project.read(path)
     with new_output_folder(out_dir, sources=[project.path]) as staging:
-        summary = _render_into(project, staging, alpha, overlays)
+        summary = _render_into(project, staging, alpha, overlays, channels)
     return {**summary, "out": str(out_dir)}
 
 
-def _render_into(project: Project, out_dir: Path, alpha: float, overlays: bool) -> dict:
+def _render_into(project: Project, out_dir: Path, alpha: float, overlays: bool, channels=None) -> dict:
     mapping = class_index_map(project)
     dtype = np.uint8 if len(mapping) < 256 else np.uint16
     count = 0
@@ -76,7 +80,7 @@ def _render_into(project: Project, out_dir: Path, alpha: float, overlays: bool) 
             mask = _rasterize_drawable(ann, mapping, item.ann_path).astype(dtype)
             write_image(ds_out / "masks" / f"{stem}.png", mask)
             if overlays:
-                image = item.read_image()
+                image = display_rgb(item.read_pixels(), channels)
                 write_image(
                     ds_out / "overlays" / f"{stem}.jpg", render_overlay(image, ann, project.meta, alpha)
                 )
