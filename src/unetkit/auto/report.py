@@ -105,7 +105,7 @@ def write_report(run, plan, choices, oof, histories, splits, project, classes) -
          ("median size", f'{fp["size"]["width"]["median"]:.0f} × {fp["size"]["height"]["median"]:.0f}'),
          ("overlapping classes", fp["overlapping_classes"]), ("neutral fraction", f'{fp["neutral_fraction"]:.4f}')]
         + [(f"class {t}", f'{c["pixel_fraction"]:.4f} of pixels, in {c["present_in"]:.0%} of images, thickness '
-            f'{c["thickness_px"] or "-"} px') for t, c in fp["classes"].items()],
+            f'{"-" if c["thickness_px"] is None else round(c["thickness_px"], 1)} px') for t, c in fp["classes"].items()],
         ("measure", "value")))  # fmt: skip
     plan_rows = [(k, json.dumps(v)) for k, v in plan.model_dump(mode="json").items() if k != "fingerprint"]
     parts.append("<h2>Plan</h2>" + _table(plan_rows, ("setting", "value")))
