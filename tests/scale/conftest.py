@@ -7,7 +7,10 @@ All Ray tests share one xdist group, so one worker runs them against one cluster
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -27,11 +30,23 @@ def require_ray():
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A head and a second node on 127.0.0.1; ``.address`` is what tests pass to ``--address``."""
+    """A head and a second node on 127.0.0.1; ``.address`` is what tests pass to ``--address``.
+
+    One cluster at a time on the machine (a file lock: should xdist ever split the group, a second worker
+    waits instead of starting a second cluster beside the first); a start that fails is tried once more."""
     require_ray()
-    cluster = LocalRayCluster()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
+    with open(Path(tempfile.gettempdir()) / "unetkit-test-ray-cluster.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for attempt in (1, 2):
+            cluster = LocalRayCluster()
+            try:
+                cluster.start()
+                break
+            except Exception:
+                cluster.stop()
+                if attempt == 2:
+                    raise
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
