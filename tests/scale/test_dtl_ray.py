@@ -75,7 +75,11 @@ def test_random_crops_and_a_truncated_image_match_local(ray_cluster, vessels, tm
     assert not (tmp_path / "ray" / ".unetkit-dtl-tmp").exists()
 
 
-def test_without_address_a_local_ray_instance_runs_the_graph(vessels, tmp_path, monkeypatch, capsys):
+def test_without_address_a_local_ray_instance_runs_the_graph(
+    ray_cluster, vessels, tmp_path, monkeypatch, capsys
+):
+    # ``ray_cluster`` only orders things: the test cluster is up (and holds the machine's cluster lock) before this
+    # test starts a local Ray instance beside it; a cluster started while a local instance shuts down fails to connect
     monkeypatch.setenv("HOME", str(tmp_path))  # Ray may keep a token under ~/.ray
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     graph = tmp_path / "random.json"
