@@ -64,8 +64,8 @@ def test_folds_rule(images, iterations, requested, folds):
     assert folds_for(images, iterations, requested) == folds
 
 
-def speed(train_step_s=0.1, window_s=0.01):
-    return Speed(train_step_s, window_s, "fp32", planning_s=1.0)
+def speed(train_step_s=0.1):
+    return Speed(train_step_s, "fp32", planning_s=1.0)
 
 
 def plan_of(fingerprint, budget=600.0, validation_s=0.5):

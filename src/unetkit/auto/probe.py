@@ -1,4 +1,5 @@
-"""The speed probe: seconds per training step and per inference window of a candidate network on this device."""
+"""The speed probes: a few training steps of the network alone (to size the second probe), then the real training
+pipeline (steps, one validation, start-up), which the plan is computed from."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from unetkit.models.numerics import resolve_numerics
 
 @dataclass(frozen=True)
 class Speed:
-    train_step_s: float  # one optimiser step on a batch of patches
-    window_s: float  # one window forward (inference, batched)
+    train_step_s: float  # one optimiser step of the network alone on a batch of patches
     numerics: str  # what "auto" resolved to
     planning_s: float = 0.0  # time spent on the fingerprint and this probe
 
@@ -31,7 +31,7 @@ def probe(
     steps: int = 3,
     amp: str = "auto",
 ) -> Speed:
-    """Time ``steps`` training steps (after one warm-up) and as many batched forwards of ``patch``² inputs."""
+    """Time ``steps`` training steps (after one warm-up) on random ``patch``² inputs."""
     torch.manual_seed(0)
     net = create_model(model, num_classes, in_channels=in_channels, **options).to(device)
     numerics = resolve_numerics(amp, device)
@@ -49,15 +49,8 @@ def probe(
         loss.backward()
         opt.step()
 
-    def forward():
-        with torch.inference_mode(), numerics.autocast():
-            net(x)
-
     net.train()
-    train_s = _timed(step, steps, device)
-    net.eval()
-    window_s = _timed(forward, steps, device) / batch
-    return Speed(train_s, window_s, numerics.label)
+    return Speed(_timed(step, steps, device), numerics.label)
 
 
 def _timed(fn, steps: int, device: torch.device) -> float:
