@@ -48,12 +48,12 @@ def _curves(histories: list[list[dict]]) -> str:
 
 def _foreground(o, choices, neutral: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ground truth, prediction, counted) foreground masks of one out-of-fold image under the choices."""
-    from unetkit.auto.select import _mask
+    from unetkit.inference.postprocess import decide
 
     probs = o.probs_tta if choices.tta and o.probs_tta is not None else o.probs
     if not o.multilabel:
         keep = o.gt != neutral
-        return o.gt > 0, _mask(probs, choices.threshold) > 0, keep
+        return o.gt > 0, decide(probs, choices.threshold) > 0, keep
     k = probs.shape[2]
     ts = choices.threshold if isinstance(choices.threshold, dict) else {}
     pred = np.zeros(o.gt.shape, bool)

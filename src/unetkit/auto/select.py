@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unetkit.inference.config import ClassCleanup
-from unetkit.inference.postprocess import clean_mask
+from unetkit.inference.postprocess import clean_mask, decide
 
 
 @dataclass
@@ -34,12 +34,6 @@ class Choices:
     steps: list[dict] = field(default_factory=list)  # each choice: option, value, Dice before/after, gain
 
 
-def _mask(probs: np.ndarray, threshold: float | None) -> np.ndarray:
-    if threshold is None or probs.shape[2] != 2:
-        return probs.argmax(axis=2).astype(np.uint8)
-    return (probs[:, :, 1] >= threshold).astype(np.uint8)
-
-
 def pooled_dice(oof: list[OutOfFold], neutral: int, threshold=None, min_sizes=None, tta=False) -> float:
     """Mean over foreground classes of the Dice pooled over all images."""
     k = oof[0].probs.shape[2]
@@ -48,7 +42,7 @@ def pooled_dice(oof: list[OutOfFold], neutral: int, threshold=None, min_sizes=No
     rules = {c: ClassCleanup(min_size=s) for c, s in (min_sizes or {}).items() if s > 0}
     for item in oof:
         probs = item.probs_tta if tta and item.probs_tta is not None else item.probs
-        pred = clean_mask(_mask(probs, threshold), rules) if rules else _mask(probs, threshold)
+        pred = clean_mask(decide(probs, threshold), rules) if rules else decide(probs, threshold)
         keep = item.gt != neutral
         gt, pr = item.gt[keep], pred[keep]
         for c in range(1, k):
