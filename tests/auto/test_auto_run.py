@@ -140,3 +140,26 @@ def test_a_plan_reproduces_its_run(run, tmp_path):
         states.append(torch.load(tmp_path / name / "model" / "model.pt", weights_only=True))
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_each_fold_refits_once_and_the_plan_keeps_the_schedule_it_ran(run):
+    from unetkit.auto.run import training_config
+    from unetkit.training.lr_policy import schedule_factor
+
+    _, folder, _, _ = run
+    plan = Plan.read(folder / "plan.json")
+    assert len(plan.fold_iterations) == 2
+    for i, steps in enumerate(plan.fold_iterations):
+        records = [json.loads(line) for line in open(folder / "folds" / str(i) / "metrics.jsonl")]
+        refits = [r for r in records if r["type"] == "refit"]
+        assert len(refits) == 1 and refits[0]["total_iterations"] == steps
+        ran = json.loads((folder / "folds" / str(i) / "train_config.json").read_text())
+        # a re-run of this plan trains `steps` steps from the start: its schedule is the one this fold ran
+        per_epoch = steps // refits[0]["epochs"]
+        n_train = per_epoch * plan.batch_size
+        again = training_config(plan, n_train, steps)["unetkit"]["scheduler"]
+        assert again["hold_iters"] == ran["unetkit"]["scheduler"]["hold_iters"] == refits[0]["iteration"]
+        for r in (r for r in records if r["type"] == "train"):
+            factor = schedule_factor("cosine", r["iteration"] - 1, steps, warmup_iters=again["warmup_iters"],
+                                     hold_iters=again["hold_iters"], min_lr_ratio=again["min_lr_ratio"])  # fmt: skip
+            assert r["lr"] == pytest.approx(plan.lr * factor)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from unetkit.auto.folds import make_folds
-from unetkit.auto.plan import Plan, batch_for, folds_for, make_plan, network_for, patch_side
+from unetkit.auto.plan import Plan, batch_for, folds_for, make_plan, network_for, passes, patch_side
 from unetkit.auto.probe import Speed, TrainingSpeed
 from unetkit.auto.run import parse_budget, training_config
 from unetkit.auto.select import OutOfFold, choose, pooled_dice
@@ -57,11 +57,16 @@ def test_batch(patch, device, batch):
 
 
 @pytest.mark.parametrize(
-    ("images", "iterations", "requested", "folds"),
-    [(50, 10_000, None, 5), (50, 5_000, None, 1), (8, 100_000, None, 1), (50, 100, 3, 3), (4, 100, 10, 4)],
+    ("images", "fold_passes", "requested", "folds"),
+    [(50, 100.0, None, 5), (50, 99.9, None, 1), (8, 10_000.0, None, 1), (50, 1.0, 3, 3), (4, 1.0, 10, 4)],
 )
-def test_folds_rule(images, iterations, requested, folds):
-    assert folds_for(images, iterations, requested) == folds
+def test_folds_rule(images, fold_passes, requested, folds):
+    assert folds_for(images, fold_passes, requested) == folds
+
+
+def test_passes_counts_patch_pixels_over_training_pixels():
+    # 100 steps of 8 patches of 128² over 40 images of 512²: 13.1 M patch pixels / 10.5 M training pixels
+    assert passes(100, 8, 128, 40 * 512 * 512) == pytest.approx(1.25)
 
 
 def speed(train_step_s=0.1):

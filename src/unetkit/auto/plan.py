@@ -19,6 +19,7 @@ FORMAT_VERSION = 1
 CPU_PATCH, GPU_PATCH = 128, 256  # the patch side a device starts from (rule "Patch size")
 MAX_SHARE = {"select": 0.25, "report": 0.05}  # of the budget (rule "Budget")
 MARGIN = 0.04  # of the budget, kept free for the unforeseen
+MIN_PASSES = 100  # rule "Folds": passes over its training pixels each fold model needs before folds pay
 
 
 class Network(ConfigModel):
@@ -120,12 +121,18 @@ def batch_for(patch: int, device: str) -> int:
     return max(2, min(most, round(count * (start / patch) ** 2)))
 
 
-def folds_for(images: int, iterations_if_one: int, requested: int | None) -> int:
-    """Rule "Folds": 5-fold cross-validation when there are ≥ 10 images and each fold still gets ≥ 1500 steps;
-    otherwise one held-out split."""
+def passes(steps: int, batch: int, patch: int, train_pixels: float) -> float:
+    """How many times ``steps`` batches of ``patch``² patches cover the training pixels."""
+    return steps * batch * patch * patch / max(1.0, train_pixels)
+
+
+def folds_for(images: int, fold_passes: float, requested: int | None) -> int:
+    """Rule "Folds": 5-fold cross-validation when there are ≥ 10 images and each fold's model still sees its
+    training pixels ≥ ``MIN_PASSES`` times (an ensemble of under-trained members loses to one model trained five
+    times longer); otherwise one held-out split."""
     if requested is not None:
         return max(1, min(requested, images))
-    if images >= 10 and iterations_if_one // 5 >= 1500:
+    if images >= 10 and fold_passes >= MIN_PASSES:
         return 5
     return 1
 
@@ -179,7 +186,8 @@ def make_plan(
         fixed = training.startup_s + validations * per_val_image * val_images
         return int((budget_for(k)[3] / k - fixed) / training.step_s)
 
-    k = folds_for(images, steps(1), folds)
+    pixels = images * size["height"]["median"] * size["width"]["median"]
+    k = folds_for(images, passes(steps(5), batch_size, patch, pixels * 4 / 5), folds)
     tta, select_s, report_s, train_s = budget_for(k)
     return Plan(
         seed=seed,
@@ -209,6 +217,7 @@ def make_plan(
             "numerics": speed.numerics,
             "train_step_s": training.step_s,
             "validation_s": training.validation_s,
+            "validation_image_s": per_val_image,
             "startup_s": training.startup_s,
         },
     )

@@ -26,10 +26,12 @@ from unetkit.models import model_stride
 from unetkit.models.card import ClassMap
 from unetkit.project import Project, rasterize, read_pixels
 from unetkit.project.rasterize import rasterize_labelsets
+from unetkit.training.setup import Refit
 
 log = logging.getLogger("unetkit.auto")
 MIN_BUDGET_S = 30.0
 GUARD = 1.05  # training stops at 105 % of its planned time even if the probe was optimistic
+REFIT_AT = 0.1  # of the planned steps: there a fold sizes the rest of its run from its own measured speed
 
 
 @dataclass
@@ -97,15 +99,10 @@ def plan_project(
                      folds=folds, **common)  # fmt: skip
 
 
-def recalibrated(histories: list[list[dict]], last_fold_s: float, available_s: float) -> int:
-    """Steps that fit ``available_s``, from the previous fold: its seconds per step, and its fixed cost (start-up,
-    validations, checkpoints) as the rest of its wall time."""
-    train = [r for r in histories[-1] if r.get("type") == "train"]
-    if len(train) < 2:
-        return 1
-    step_s = train[-1]["time"] / train[-1]["iteration"]
-    fixed_s = max(0.0, last_fold_s - train[-1]["time"])
-    return max(1, int((available_s - fixed_s) / step_s))
+def validation_reserve(plan: Plan, val_images: int) -> float:
+    """Seconds a fold's validations (with their checkpoints) take, from the probe's timing."""
+    per_image = plan.probe.get("validation_image_s", plan.probe.get("validation_s", 0.0))
+    return plan.validations * val_images * per_image
 
 
 def repeated(names: list[str], batch_size: int) -> list[str]:
@@ -118,7 +115,8 @@ def training_config(plan: Plan, n_train: int, iterations: int | None = None) -> 
     """The training config of one fold (``iterations``: this fold's steps, default the plan's)."""
     per_epoch = max(1, math.ceil(n_train / plan.batch_size))
     epochs = max(1, math.ceil((iterations or plan.iterations) / per_epoch))
-    total = epochs * per_epoch
+    planned = max(1, math.ceil(plan.iterations / per_epoch)) * per_epoch  # the schedule's start is the plan's
+    warmup = int(plan.warmup_fraction * planned)
     return {
         "lr": plan.lr,
         "epochs": epochs,
@@ -137,7 +135,8 @@ def training_config(plan: Plan, n_train: int, iterations: int | None = None) -> 
             "augment": plan.augment.model_dump(),
             "scheduler": {
                 "name": "cosine",
-                "warmup_iters": int(plan.warmup_fraction * total),
+                "warmup_iters": warmup,
+                "hold_iters": max(warmup, int(REFIT_AT * planned)),  # the refit point (see auto())
                 "min_lr_ratio": 0.01,
             },
             "patch_sampling": {"mode": "random_crop", "foreground_prob": plan.foreground_prob},
@@ -265,21 +264,26 @@ def auto(
     splits = make_folds(names, plan.folds, plan.seed, plan.holdout_fraction)
     t = plan.time_s
     planned = (0.0 if given else t.get("planning", 0.0)) + t.get("train", 0.7 * plan.budget_s)
-    train_end = started + planned * GUARD  # the steps are planned; this only guards the budget
+    train_end = started + planned  # the planned end of training; a guard stops it at GUARD × planned
     fold_ckpts, histories, steps = [], [], list(plan.fold_iterations or [])
-    fold_s = 0.0  # the wall time of the previous fold
     for i, split in enumerate(splits):
         started_fold = time.time()
-        deadline = started_fold + (train_end - started_fold) / (len(splits) - i)
-        if len(steps) <= i:  # a fresh run sizes each later fold by what the earlier ones really cost
-            fresh = not given and i > 0
-            steps.append(
-                recalibrated(histories, fold_s, deadline - started_fold) if fresh else plan.iterations
-            )
+        left = len(splits) - i
+        fold_end = started_fold + (train_end - started_fold) / left
+        deadline = started_fold + (started + planned * GUARD - started_fold) / left
         fold = {"train": repeated(split["train"], plan.batch_size), "val": split["val"]}
-        result = train(project_dir, training_config(plan, len(fold["train"]), steps[i]), run / "folds" / str(i),
-                       progress=progress, split=fold, deadline=deadline)  # fmt: skip
-        fold_s = time.time() - started_fold
+        fixed = given or len(steps) > i  # a given plan runs its steps; a fresh run refits each fold once
+        config = training_config(plan, len(fold["train"]), steps[i] if len(steps) > i else None)
+        refit = None
+        if not fixed:
+            at = max(1, config["unetkit"]["scheduler"]["hold_iters"])
+            refit = Refit(at, fold_end, validation_reserve(plan, len(split["val"])), plan.validations)
+        result = train(project_dir, config, run / "folds" / str(i), progress=progress, split=fold,
+                       deadline=deadline, refit=refit)  # fmt: skip
+        if len(steps) <= i:
+            refits = [r["total_iterations"] for r in result.records if r.get("type") == "refit"]
+            per_epoch = math.ceil(len(fold["train"]) / plan.batch_size)
+            steps.append(refits[-1] if refits else config["epochs"] * per_epoch)
         fold_ckpts.append(result.best_checkpoint)
         histories.append(result.records)
     plan = plan.model_copy(update={"fold_iterations": steps})

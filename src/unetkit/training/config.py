@@ -115,6 +115,7 @@ class SchedulerOptions(_Strict):
 
     name: Literal["none", "cosine", "poly"] = "none"
     warmup_iters: int = Field(0, ge=0)
+    hold_iters: int = Field(0, ge=0)  # the decay starts here when this is after the warm-up
     min_lr_ratio: float = Field(0.0, ge=0, le=1)
     power: float = Field(0.9, gt=0)
 

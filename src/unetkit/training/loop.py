@@ -7,6 +7,7 @@ Original behaviour: docs/original-behaviour.md, "EvalPlanner", "LR policy" and "
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 
@@ -83,6 +84,7 @@ class Trainer:
         self.train_loader = make_loader(self.train_set, self.train_sampler, workers.train, pin)
         self.val_loader = make_loader(self.val_set, self.val_sampler, workers.val, pin)
         self.iters_per_epoch = self.train_sampler.batches_per_epoch()
+        self.epochs = cfg.epochs  # a Refit may change it once
         self.total_iters = cfg.epochs * self.iters_per_epoch
         self.train_errors = CorruptionTracker("train", cfg.allow_corrupted_samples.train)
         self.val_errors = CorruptionTracker("val", cfg.allow_corrupted_samples.val)
@@ -144,6 +146,7 @@ class Trainer:
         self.start_epoch, self.start_batch = 0, 0
         self.nonfinite_streak = 0
         self.images_seen = 0
+        self._first_epoch_end: float | None = None
         self.elapsed_before = 0.0
         if self.state is not None:
             self._restore(self.state)
@@ -176,6 +179,9 @@ class Trainer:
         self.optimizer.load_state_dict(s["optimizer"])
         if self.scaler is not None and s.get("scaler"):
             self.scaler.load_state_dict(s["scaler"])
+        self.epochs = int(s.get("epochs", self.epochs))
+        self.total_iters = self.epochs * self.iters_per_epoch
+        self.planner = EvalPlanner(self.epochs, float(s.get("val_every", self.cfg.val_every)))
         self.planner.load_state_dict(s["planner"])
         self.policy.load_state_dict(s["lr_policy"])
         self.checkpoints = list(s["checkpoints"])
@@ -200,7 +206,7 @@ class Trainer:
     def _lr_now(self) -> float:
         sc = self.cfg.unetkit.scheduler
         factor = schedule_factor(sc.name, self.global_iter, self.total_iters, warmup_iters=sc.warmup_iters,
-                                 min_lr_ratio=sc.min_lr_ratio, power=sc.power)  # fmt: skip
+                                 min_lr_ratio=sc.min_lr_ratio, power=sc.power, hold_iters=sc.hold_iters)  # fmt: skip
         return self.policy.lr * factor
 
     # ------------------------------------------------------------------ steps
@@ -302,7 +308,8 @@ class Trainer:
             "format_version": STATE_VERSION, "checkpoint": idx, "epoch": epoch, "batches_done": batches_done,
             "global_iter": self.global_iter, "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "planner": self.planner.state_dict(), "lr_policy": self.policy.state_dict(),
+            "planner": self.planner.state_dict(), "epochs": self.epochs, "val_every": self.planner.val_every,
+            "lr_policy": self.policy.state_dict(),
             "checkpoints": self.checkpoints, "nonfinite_streak": self.nonfinite_streak, "seed": self.job.seed,
             "metrics_offset": offset, "rng": rngs, "world": self.world, "images_seen": self.images_seen,
             "elapsed": self.elapsed_before + time.perf_counter() - t_start,
@@ -327,6 +334,32 @@ class Trainer:
         """True once the job's wall-clock deadline (``time.time()``; single-process runs) has passed."""
         return self.job.deadline is not None and self.world == 1 and time.time() >= self.job.deadline
 
+    def _refit(self, epoch_flt: float, t_start: float) -> None:
+        """Job.refit: the number of steps (whole epochs) that ends training at ``refit.end`` at the speed measured
+        so far (the first epoch, which fills the caches, left out when there is more); validations re-spread."""
+        r, ipe = self.job.refit, self.iters_per_epoch
+        if self.world != 1 or self.state is not None:
+            return
+        now = time.perf_counter()
+        if self.global_iter >= 2 * ipe and self._first_epoch_end is not None:
+            step_s = (now - self._first_epoch_end) / (self.global_iter - ipe)
+        else:
+            step_s = (now - t_start) / self.global_iter
+        left = r.end - time.time() - r.reserve_s
+        total = self.global_iter + max(ipe, int(left / max(step_s, 1e-9)))
+        self.epochs = max(1, math.ceil(total / ipe))
+        self.total_iters = self.epochs * ipe
+        self.planner = EvalPlanner(self.epochs, max(self.epochs / r.validations, 1 / ipe))
+        self.planner.performed = self.planner.required(epoch_flt - 1 / ipe)  # those due before this step
+        if self.log:
+            self.log.write({"type": "refit", "iteration": self.global_iter, "step_s": round(step_s, 5),
+                            "total_iterations": self.total_iters, "epochs": self.epochs})  # fmt: skip
+            self.log.set_total(self.total_iters)
+            self.log.message(
+                f"refit at iteration {self.global_iter}: {step_s * 1e3:.1f} ms per step, "
+                f"{self.total_iters} iterations ({self.epochs} epochs) end at the planned time"
+            )
+
     def fit(self) -> None:
         """Train to the end (or raise); the progress bar and log files are closed in any case."""
         try:
@@ -348,12 +381,16 @@ class Trainer:
         t_start = time.perf_counter()
         self.model.train()
         validated_last = self.state is not None and self.start_batch == 0 and self.global_iter > 0
-        for epoch in range(self.start_epoch, cfg.epochs):
+        epoch = self.start_epoch - 1
+        while epoch + 1 < self.epochs:  # a Refit may change self.epochs
+            epoch += 1
             self.train_sampler.epoch = epoch
             self.train_sampler.start_batch = self.start_batch if epoch == self.start_epoch else 0
             for it, batch in enumerate(self.train_loader, start=self.train_sampler.start_batch):
                 n, metrics, finite = self._train_step(batch)
                 self.global_iter += 1
+                if self.global_iter == self.iters_per_epoch:
+                    self._first_epoch_end = time.perf_counter()
                 self.images_seen += n * self.world
                 epoch_flt = epoch + (it + 1) / ipe
                 values = {k: v.item() for k, v in metrics.items()}
@@ -378,6 +415,8 @@ class Trainer:
                                         "time": round(self.elapsed_before + time.perf_counter() - t_start, 4)})  # fmt: skip
                     self.log.advance(epoch_flt, n * self.world, values["loss"])
                 validated_last = False
+                if self.job.refit is not None and self.global_iter == self.job.refit.at_iteration:
+                    self._refit(epoch_flt, t_start)
                 if self.planner.need_validation(epoch_flt):
                     self.planner.validation_performed()
                     self._validate_and_checkpoint(epoch, it + 1, epoch_flt, t_start)
@@ -394,7 +433,7 @@ class Trainer:
             break
         if not validated_last and self.global_iter > 0:
             # the original dropped the iterations after the last validation; unetkit checkpoints them
-            self._validate_and_checkpoint(cfg.epochs - 1, ipe, float(cfg.epochs), t_start)
+            self._validate_and_checkpoint(self.epochs - 1, ipe, float(self.epochs), t_start)
         if self.log:
             elapsed = self.elapsed_before + time.perf_counter() - t_start
             self.log.close()
@@ -409,7 +448,7 @@ class Trainer:
             {
                 "model": f"{self.model_name} ({sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M params)",
                 "iterations": self.global_iter,
-                "epochs": self.cfg.epochs,
+                "epochs": self.epochs,
                 "time": f"{elapsed:.1f} s",
                 "images/s": f"{self.images_seen / elapsed:.1f}" if elapsed > 0 else "-",
                 "best checkpoint": f"{best} (val loss {best_info['val_loss']:.4f}, epoch {best_info['epoch']:.2f})"

@@ -44,14 +44,17 @@ def schedule_factor(
     warmup_iters: int = 0,
     min_lr_ratio: float = 0.0,
     power: float = 0.9,
+    hold_iters: int = 0,
 ) -> float:
-    """Multiplier of the base LR at 0-based ``iteration`` (``none`` → 1, apart from the linear warm-up)."""
+    """Multiplier of the base LR at 0-based ``iteration`` (``none`` → 1, apart from the linear warm-up); the
+    decay starts after the warm-up, or at ``hold_iters`` when that is later (the full LR is held until then)."""
     if warmup_iters and iteration < warmup_iters:
         return (iteration + 1) / warmup_iters
-    if name == "none":
+    start = max(warmup_iters, hold_iters)
+    if name == "none" or iteration < start:
         return 1.0
-    span = max(1, total_iters - warmup_iters)
-    t = min(1.0, max(0.0, (iteration - warmup_iters) / span))
+    span = max(1, total_iters - start)
+    t = min(1.0, max(0.0, (iteration - start) / span))
     if name == "cosine":
         decay = 0.5 * (1.0 + math.cos(math.pi * t))
     elif name == "poly":

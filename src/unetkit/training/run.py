@@ -77,6 +77,7 @@ def train(
     progress: bool = True,
     split: dict[str, list[str]] | None = None,
     deadline: float | None = None,
+    refit=None,
 ) -> TrainResult:
     """Train on a Supervisely project and write checkpoints/logs to ``out_dir`` (see docs/training.md).
 
@@ -85,7 +86,8 @@ def train(
     ``weights_init_type`` says. ``resume`` continues the run in ``out_dir`` from its last checkpoint.
     ``split`` names the train / val images (``{"train": ["ds/a.png", ...], "val": [...]}``) instead of the
     ``dataset_tags`` (cross-validation folds). ``deadline`` (a ``time.time()`` value) stops a one-process run
-    early: it validates and checkpoints, then returns.
+    early: it validates and checkpoints, then returns. ``refit`` (a :class:`unetkit.training.setup.Refit`) sizes
+    the rest of a one-process run from its measured speed, once.
     """
 
     from unetkit.project.output_folder import check_output_folder
@@ -129,7 +131,7 @@ def train(
         and (init_path / "config.json").is_file()
     ):
         cfg = _adopt_checkpoint_model(cfg, init_path)
-    job = Job(Path(project_dir), cfg, run.path, init_path, resume, seed, progress, split, deadline)
+    job = Job(Path(project_dir), cfg, run.path, init_path, resume, seed, progress, split, deadline, refit)
     prepared = prepare(
         job
     )  # user errors (project, tags, classes, sizes) surface here, before any process starts

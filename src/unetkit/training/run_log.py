@@ -100,6 +100,11 @@ class RunLog:
             "train", total=total, completed=done, epoch="0.00", speed="-", loss="-"
         )
 
+    def set_total(self, total: int) -> None:
+        """The run's new length (after a refit)."""
+        if self.progress is not None:
+            self.progress.update(self._task, total=total)
+
     def advance(self, epoch: float, images: int, loss: float | None) -> None:
         now = time.perf_counter()
         self._speed_window.append((now, images))

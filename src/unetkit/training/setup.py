@@ -35,6 +35,19 @@ class Job:
     progress: bool
     split: dict[str, list[str]] | None = None  # "dataset/name" of the train / val images instead of the tags
     deadline: float | None = None  # time.time() after which training stops (validates, checkpoints) early
+    refit: Refit | None = None  # size the rest of the run from its measured speed, once
+
+
+@dataclass(frozen=True)
+class Refit:
+    """Once, after ``at_iteration`` steps of a one-process run: set the number of steps (whole epochs) from the
+    measured step time so that training ends at ``end`` (a ``time.time()`` value), keeping ``reserve_s`` for the
+    remaining validations and checkpoints, and spread ``validations`` evenly over the new length."""
+
+    at_iteration: int
+    end: float
+    reserve_s: float
+    validations: int
 
 
 @dataclass
