@@ -58,6 +58,7 @@ def test_outputs_plan_report_and_ensemble_card(run):
     _, folder, _, _ = run
     plan = Plan.read(folder / "plan.json")
     assert plan.folds == 2 and plan.fingerprint["images"] == 10
+    assert not list(folder.glob(".out-of-fold-*"))  # the out-of-fold memory maps are removed
     card = read_card(folder)  # RUN resolves to RUN/model
     assert card.path == folder / "model" and card.model == "ensemble" and card.model_options["count"] == 2
     recorded = card.provenance.plan

@@ -8,8 +8,8 @@ import pytest
 from unetkit.auto.folds import make_folds
 from unetkit.auto.plan import Plan, batch_for, folds_for, make_plan, network_for, passes, patch_side
 from unetkit.auto.probe import Speed, TrainingSpeed
-from unetkit.auto.run import parse_budget, training_config
-from unetkit.auto.select import OutOfFold, choose, pooled_dice
+from unetkit.auto.run import inference_config, on_disk, parse_budget, training_config
+from unetkit.auto.select import Choices, OutOfFold, choose, pooled_dice
 from unetkit.errors import ConfigError
 
 
@@ -167,6 +167,28 @@ def test_small_component_removal_and_tta_choices():
     assert not choices.tta and choices.min_sizes == {1: 16} and choices.dice == pytest.approx(1.0)
 
 
+def test_keep_largest_is_chosen_when_false_positives_are_large():
+    gt = np.zeros((100, 100), np.uint8)
+    gt[10:60, 10:60] = 1
+    p = np.where(gt == 1, 0.9, 0.05)
+    p[70:90, 70:90] = 0.9  # a 400-pixel false positive: larger than every min_size candidate but 256 … 400
+    p[70:90, 10:30] = 0.9
+    choices = choose([_binary(gt, p)], neutral=2, thresholds=[0.5], min_sizes=[0, 16, 64, 256], try_tta=False)
+    assert choices.keep_largest == [1] and choices.min_sizes == {} and choices.dice == pytest.approx(1.0)
+    step = next(s for s in choices.steps if s["option"] == "keep_largest[1]")
+    assert step["taken"] and step["gain"] > 0
+
+
+def test_keep_largest_is_not_chosen_for_objects_of_many_parts():
+    gt = np.zeros((100, 100), np.uint8)
+    gt[10:40, 10:40] = 1
+    gt[60:90, 60:90] = 1  # two true objects
+    p = np.where(gt == 1, 0.9, 0.05)
+    p[5:7, 90:92] = 0.9  # a 4-pixel speck
+    choices = choose([_binary(gt, p)], neutral=2, thresholds=[0.5], min_sizes=[0, 16], try_tta=False)
+    assert choices.keep_largest == [] and choices.min_sizes == {1: 16}
+
+
 def test_neutral_pixels_do_not_count():
     gt = np.zeros((10, 10), np.uint8)
     gt[:5] = 1
@@ -174,3 +196,22 @@ def test_neutral_pixels_do_not_count():
     p = np.where(gt == 1, 0.9, 0.1)
     p[8:] = 0.9  # confident "foreground" on neutral pixels: ignored
     assert pooled_dice([_binary(gt, p)], neutral=2) == pytest.approx(1.0)
+
+
+def test_out_of_fold_arrays_live_on_disk(tmp_path):
+    probs = np.random.default_rng(0).random((40, 30, 2)).astype(np.float32)
+    mapped = on_disk(probs, tmp_path / "p.npy", np.float16)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    np.testing.assert_allclose(mapped, probs, atol=5e-4)
+
+
+def test_chosen_clean_up_becomes_the_inference_config():
+    from types import SimpleNamespace
+
+    from unetkit.inference.config import parse_config
+
+    classes = SimpleNamespace(class_title_to_idx={"bg": 0, "fg": 1, "neutral": 2})  # what the config reads
+    plan = Plan(budget_s=60, patch=64, batch_size=2, iterations=10)
+    config = inference_config(plan, Choices(threshold=0.4, min_sizes={1: 16}, keep_largest=[1]), classes)
+    assert config["mode"]["postprocess"] == {"fg": {"min_size": 16, "keep_largest": 1}}
+    assert parse_config(config).mode.threshold == 0.4

@@ -42,6 +42,7 @@ class Selection(ConfigModel):
 
     thresholds: list[float] = Field(default_factory=lambda: [round(0.05 * i, 2) for i in range(2, 19)])
     min_sizes: list[int] = Field(default_factory=lambda: [0, 16, 64, 256])
+    try_keep_largest: bool = True
     try_tta: bool = True
 
 

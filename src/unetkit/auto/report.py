@@ -48,12 +48,16 @@ def _curves(histories: list[list[dict]]) -> str:
 
 def _foreground(o, choices, neutral: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ground truth, prediction, counted) foreground masks of one out-of-fold image under the choices."""
-    from unetkit.inference.postprocess import decide
+    from unetkit.auto.select import cleanup_rules
+    from unetkit.inference.postprocess import clean_mask, decide
 
     probs = o.probs_tta if choices.tta and o.probs_tta is not None else o.probs
     if not o.multilabel:
         keep = o.gt != neutral
-        return o.gt > 0, decide(probs, choices.threshold) > 0, keep
+        pred = clean_mask(
+            decide(probs, choices.threshold), cleanup_rules(choices.min_sizes, choices.keep_largest)
+        )
+        return o.gt > 0, pred > 0, keep
     k = probs.shape[2]
     ts = choices.threshold if isinstance(choices.threshold, dict) else {}
     pred = np.zeros(o.gt.shape, bool)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from unetkit import atomic
@@ -20,7 +23,7 @@ from unetkit.auto.fingerprint import fingerprint
 from unetkit.auto.folds import make_folds
 from unetkit.auto.plan import Plan, batch_for, make_plan, network_for, patch_side
 from unetkit.auto.probe import probe, probe_training
-from unetkit.auto.select import Choices, OutOfFold, choose, choose_multilabel
+from unetkit.auto.select import Choices, OutOfFold, choose, choose_multilabel, cleanup_rules
 from unetkit.errors import ConfigError
 from unetkit.models import model_stride
 from unetkit.models.card import ClassMap
@@ -164,13 +167,27 @@ def inference_config(plan: Plan, choices: Choices, classes: ClassMap) -> dict:
             mode["threshold"] = {titles[c]: t for c, t in choices.threshold.items()}
     elif choices.threshold is not None:
         mode["threshold"] = choices.threshold
-    if choices.min_sizes:
-        mode["postprocess"] = {titles[c]: {"min_size": s} for c, s in choices.min_sizes.items()}
+    rules = cleanup_rules(choices.min_sizes, choices.keep_largest)
+    if rules:
+        mode["postprocess"] = {titles[c]: r.model_dump(exclude_defaults=True) for c, r in rules.items()}
     return {"model": {}, "mode": mode}
 
 
-def out_of_fold(ckpt: Path, project: Project, names: list[str], plan: Plan, tta: bool) -> list[OutOfFold]:
-    """Probabilities of a fold's validation images (sliding window, Gaussian blending; also with flip-TTA)."""
+def on_disk(array: np.ndarray, path: Path, dtype) -> np.ndarray:
+    """``array`` written to ``path`` (.npy) and mapped back read-only, so that out-of-fold results take disk,
+    not memory, however many images there are."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=array.shape)
+    out[...] = array
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")
+
+
+def out_of_fold(
+    ckpt: Path, project: Project, names: list[str], plan: Plan, tta: bool, store: Path
+) -> list[OutOfFold]:
+    """Probabilities of a fold's validation images (sliding window, Gaussian blending; also with flip-TTA), kept
+    in ``store`` as float16 memory maps."""
     from unetkit.inference.modes import build_runner
     from unetkit.inference.predictor import Predictor
 
@@ -186,13 +203,18 @@ def out_of_fold(ckpt: Path, project: Project, names: list[str], plan: Plan, tta:
         image = read_pixels(item.image_path)
         draw = rasterize_labelsets if multilabel else rasterize
         gt = draw(ann, mapping, skip_unknown=True)
+        stem = store / str(len(out))
         _, probs, _ = runner.stitch(image, keep_probabilities=True)
+        probs = on_disk(probs, stem.with_suffix(".probs.npy"), np.float16)
         probs_tta = None
         if tta:
             predictor.tta = True
             _, probs_tta, _ = runner.stitch(image, keep_probabilities=True)
+            probs_tta = on_disk(probs_tta, stem.with_suffix(".tta.npy"), np.float16)
             predictor.tta = False
-        out.append(OutOfFold(name, gt, probs, probs_tta, multilabel))
+        out.append(
+            OutOfFold(name, on_disk(gt, stem.with_suffix(".gt.npy"), gt.dtype), probs, probs_tta, multilabel)
+        )
     return out
 
 
@@ -217,6 +239,7 @@ def _final_model(run: Path, fold_ckpts: list[Path], plan: Plan, choices: Choices
                 "choices": {
                     "threshold": choices.threshold,
                     "min_sizes": choices.min_sizes,
+                    "keep_largest": choices.keep_largest,
                     "tta": choices.tta,
                     "dice": choices.dice,
                     "steps": choices.steps,
@@ -290,15 +313,19 @@ def auto(
     plan.write(run / "plan.json")  # with the steps each fold ran: the plan reproduces this run
     classes = read_classes(fold_ckpts[0])
     oof: list[OutOfFold] = []
-    for ckpt, split in zip(fold_ckpts, splits):
-        oof += out_of_fold(ckpt, project, split["val"], plan, plan.selection.try_tta)
+    scratch = Path(tempfile.mkdtemp(prefix=".out-of-fold-", dir=run))  # removed once the report is written
+    for i, (ckpt, split) in enumerate(zip(fold_ckpts, splits)):
+        atomic.make_folder(scratch / str(i))
+        oof += out_of_fold(ckpt, project, split["val"], plan, plan.selection.try_tta, scratch / str(i))
     s = plan.selection
     if classes.multilabel:
         choices = choose_multilabel(oof, s.thresholds, s.try_tta)
     else:
-        choices = choose(oof, classes.neutral_index, s.thresholds, s.min_sizes, s.try_tta)
+        choices = choose(oof, classes.neutral_index, s.thresholds, s.min_sizes, s.try_tta, s.try_keep_largest)
     model_dir = _final_model(run, fold_ckpts, plan, choices, classes)
     write_report(run, plan, choices, oof, histories, splits, project, classes)
+    del oof
+    shutil.rmtree(scratch, ignore_errors=True)
     return AutoResult(run, plan, choices, model_dir, time.time() - started)
 
 

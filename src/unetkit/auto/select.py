@@ -1,4 +1,5 @@
-"""Choices made on out-of-fold predictions: threshold, small-component removal and flip-TTA.
+"""Choices made on out-of-fold predictions: threshold, clean-up (small components or all but the largest) and
+flip-TTA.
 
 Every option is scored by the pooled Dice over the foreground classes of all out-of-fold images (neutral pixels
 excluded); an option replaces the default only when it scores higher, and its gain is recorded.
@@ -29,17 +30,31 @@ class OutOfFold:
 class Choices:
     threshold: float | dict[int, float] | None = None  # binary: one value; multi-label: class index → value
     min_sizes: dict[int, int] = field(default_factory=dict)  # class index → smallest kept component
+    keep_largest: list[int] = field(
+        default_factory=list
+    )  # classes of which only the largest component is kept
     tta: bool = False
     dice: float = float("nan")  # pooled out-of-fold Dice with these choices
     steps: list[dict] = field(default_factory=list)  # each choice: option, value, Dice before/after, gain
 
 
-def pooled_dice(oof: list[OutOfFold], neutral: int, threshold=None, min_sizes=None, tta=False) -> float:
+def cleanup_rules(min_sizes: dict[int, int] | None, keep_largest=()) -> dict[int, ClassCleanup]:
+    """The per-class clean-up of the choices, as inference applies it."""
+    classes = {c for c, s in (min_sizes or {}).items() if s > 0} | set(keep_largest)
+    return {
+        c: ClassCleanup(min_size=(min_sizes or {}).get(c, 0), keep_largest=1 if c in keep_largest else None)
+        for c in sorted(classes)
+    }
+
+
+def pooled_dice(
+    oof: list[OutOfFold], neutral: int, threshold=None, min_sizes=None, tta=False, keep_largest=()
+) -> float:
     """Mean over foreground classes of the Dice pooled over all images."""
     k = oof[0].probs.shape[2]
     inter = np.zeros(k)
     total = np.zeros(k)
-    rules = {c: ClassCleanup(min_size=s) for c, s in (min_sizes or {}).items() if s > 0}
+    rules = cleanup_rules(min_sizes, keep_largest)
     for item in oof:
         probs = item.probs_tta if tta and item.probs_tta is not None else item.probs
         pred = clean_mask(decide(probs, threshold), rules) if rules else decide(probs, threshold)
@@ -56,9 +71,15 @@ def pooled_dice(oof: list[OutOfFold], neutral: int, threshold=None, min_sizes=No
 
 
 def choose(
-    oof: list[OutOfFold], neutral: int, thresholds: list[float], min_sizes: list[int], try_tta: bool
+    oof: list[OutOfFold],
+    neutral: int,
+    thresholds: list[float],
+    min_sizes: list[int],
+    try_tta: bool,
+    try_keep_largest: bool = True,
 ) -> Choices:
-    """Greedy, in this order: TTA on/off, the threshold (binary), then per class the smallest kept component."""
+    """Greedy, in this order: TTA on/off, the threshold (binary), then per class the best clean-up: removing
+    components under one of ``min_sizes`` pixels, or keeping only the largest component."""
     out = Choices()
     best = pooled_dice(oof, neutral)
     out.dice = best
@@ -80,15 +101,22 @@ def choose(
         if record("threshold", t_best, scores[t_best]):
             out.threshold = t_best
     for c in range(1, oof[0].probs.shape[2]):
-        scores = {
-            s: pooled_dice(oof, neutral, out.threshold, {**out.min_sizes, c: s}, out.tta)
-            for s in min_sizes
-            if s > 0
-        }
+        # candidates, mildest first: a tie goes to the mildest clean-up
+        options = [("min_size", s) for s in sorted(min_sizes) if s > 0]
+        options += [("keep_largest", 1)] if try_keep_largest else []
+        scores = []
+        for name, value in options:
+            sizes = {**out.min_sizes, c: value} if name == "min_size" else out.min_sizes
+            largest = [*out.keep_largest, c] if name == "keep_largest" else out.keep_largest
+            scores.append(pooled_dice(oof, neutral, out.threshold, sizes, out.tta, largest))
         if scores:
-            s_best = max(scores, key=lambda s: (scores[s], -s))
-            if record(f"min_size[{c}]", s_best, scores[s_best]):
-                out.min_sizes[c] = s_best
+            best = int(np.argmax(scores))  # the first of equal scores
+            name, value = options[best]
+            if record(f"{name}[{c}]", value, scores[best]):
+                if name == "min_size":
+                    out.min_sizes[c] = value
+                else:
+                    out.keep_largest.append(c)
     return out
 
 
