@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from unetkit.auto.folds import make_folds
-from unetkit.auto.plan import Plan, batch_for, folds_for, make_plan, network_for, passes, patch_side
+from unetkit.auto.plan import (
+    Plan,
+    batch_for,
+    folds_for,
+    make_plan,
+    memory_batch,
+    network_for,
+    passes,
+    patch_side,
+)
 from unetkit.auto.probe import Speed, TrainingSpeed
 from unetkit.auto.run import inference_config, on_disk, parse_budget, training_config
 from unetkit.auto.select import Choices, OutOfFold, choose, pooled_dice
@@ -215,3 +224,26 @@ def test_chosen_clean_up_becomes_the_inference_config():
     config = inference_config(plan, Choices(threshold=0.4, min_sizes={1: 16}, keep_largest=[1]), classes)
     assert config["mode"]["postprocess"] == {"fg": {"min_size": 16, "keep_largest": 1}}
     assert parse_config(config).mode.threshold == 0.4
+
+
+@pytest.mark.parametrize(
+    ("batch", "step_bytes", "available", "fits"),
+    [
+        (8, 0, 10**9, 8),  # not measured: unchanged
+        (8, 800 * 10**6, 10**9, 5),  # 100 MB a patch, half of 1 GB free
+        (8, 8 * 10**9, 10**9, 1),  # not even one patch: the smallest batch
+        (16, 100 * 10**6, 100 * 10**9, 16),  # never above the speed rule's batch
+    ],
+)
+def test_memory_rule(batch, step_bytes, available, fits):
+    assert memory_batch(batch, step_bytes, available) == fits
+
+
+def test_the_probe_measures_step_memory():
+    import torch
+
+    from unetkit.auto.probe import probe
+
+    small, large = (probe("unet", {"base_channels": 8, "depth": 2}, 3, 2, 64, b, torch.device("cpu"), steps=1)
+                    for b in (2, 16))  # fmt: skip
+    assert 0 < small.step_bytes < large.step_bytes and large.available_bytes > 0

@@ -19,6 +19,7 @@ FORMAT_VERSION = 1
 CPU_PATCH, GPU_PATCH = 128, 256  # the patch side a device starts from (rule "Patch size")
 MAX_SHARE = {"select": 0.25, "report": 0.05}  # of the budget (rule "Budget")
 MARGIN = 0.04  # of the budget, kept free for the unforeseen
+MEMORY_SHARE = 0.5  # rule "Batch size": a training step may hold at most this share of the free memory
 MIN_PASSES = 100  # rule "Folds": passes over its training pixels each fold model needs before folds pay
 
 
@@ -138,6 +139,15 @@ def folds_for(images: int, fold_passes: float, requested: int | None) -> int:
     return 1
 
 
+def memory_batch(batch: int, step_bytes: int, available_bytes: int, share: float = MEMORY_SHARE) -> int:
+    """Rule "Batch size", memory part: the largest batch (at most ``batch``, at least 1) whose measured step memory,
+    scaled with the batch, stays within ``share`` of the memory free on the device; unchanged when unmeasured."""
+    if step_bytes <= 0 or available_bytes <= 0:
+        return batch
+    per_patch = step_bytes / batch
+    return max(1, min(batch, int(share * available_bytes / per_patch)))
+
+
 def make_plan(
     fingerprint: dict,
     *,
@@ -216,6 +226,8 @@ def make_plan(
         probe={
             "window_s": window_s,
             "numerics": speed.numerics,
+            "step_bytes": speed.step_bytes,
+            "available_bytes": speed.available_bytes,
             "train_step_s": training.step_s,
             "validation_s": training.validation_s,
             "validation_image_s": per_val_image,

@@ -17,6 +17,8 @@ class Speed:
     train_step_s: float  # one optimiser step of the network alone on a batch of patches
     numerics: str  # what "auto" resolved to
     planning_s: float = 0.0  # time spent on the fingerprint and this probe
+    step_bytes: int = 0  # memory one training step holds (activations, gradients), measured
+    available_bytes: int = 0  # memory free on the device when it was measured
 
 
 def probe(
@@ -40,17 +42,48 @@ def probe(
     x = numerics.prepare_input(torch.randn(batch, in_channels, patch, patch, device=device))
     y = torch.randint(0, num_classes, (batch, patch, patch), device=device)
 
+    held = []
+
     def step():
         opt.zero_grad(set_to_none=True)
-        with numerics.autocast():
+        saved: dict[tuple, int] = {}
+
+        def pack(t: torch.Tensor) -> torch.Tensor:  # every tensor kept for the backward pass, counted once
+            saved[(t.data_ptr(), t.shape, t.dtype)] = t.numel() * t.element_size()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), numerics.autocast():
             out = net(x)
             out = out[0] if isinstance(out, (tuple, list)) else out
-        loss = torch.nn.functional.cross_entropy(out.float(), y)
+            loss = torch.nn.functional.cross_entropy(out.float(), y)
+        held.append(sum(saved.values()))
         loss.backward()
         opt.step()
 
     net.train()
-    return Speed(_timed(step, steps, device), numerics.label)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    step_s = _timed(step, steps, device)
+    if device.type == "cuda":
+        step_bytes = torch.cuda.max_memory_allocated(device) - base
+        available = torch.cuda.mem_get_info(device)[0] + step_bytes
+    else:  # saved activations, plus weights, gradients and the two Adam moments
+        weights = sum(p.numel() * p.element_size() for p in net.parameters())
+        step_bytes, available = max(held) + 4 * weights, _available_bytes()
+    return Speed(step_s, numerics.label, step_bytes=max(0, int(step_bytes)), available_bytes=int(available))
+
+
+def _available_bytes() -> int:
+    """Memory the system can still give (MemAvailable; 0 when unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _timed(fn, steps: int, device: torch.device) -> float:

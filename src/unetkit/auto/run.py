@@ -21,7 +21,7 @@ import torch
 from unetkit import atomic
 from unetkit.auto.fingerprint import fingerprint
 from unetkit.auto.folds import make_folds
-from unetkit.auto.plan import Plan, batch_for, make_plan, network_for, patch_side
+from unetkit.auto.plan import Plan, batch_for, make_plan, memory_batch, network_for, patch_side
 from unetkit.auto.probe import probe, probe_training
 from unetkit.auto.select import Choices, OutOfFold, choose, choose_multilabel, cleanup_rules
 from unetkit.errors import ConfigError
@@ -89,6 +89,12 @@ def plan_project(
     batch = batch_for(patch, kind)
     classes = len(fp["classes"]) + 1
     speed = probe(network.model, network.model_options, fp["channels"], classes, patch, batch, dev, steps=2)
+    fits = memory_batch(batch, speed.step_bytes, speed.available_bytes)
+    if fits < batch:  # measured: the planned batch would not fit in memory
+        batch = fits
+        speed = probe(
+            network.model, network.model_options, fp["channels"], classes, patch, batch, dev, steps=2
+        )
     common = {"device": kind, "seed": seed, "patch": patch, "batch_size": batch, "network": network}
     project = Project.read(project_dir)
     holdout = make_folds([f"{it.dataset}/{it.name}" for it in project.items()], 1, seed)[0]
