@@ -1,5 +1,5 @@
-"""`auto` end to end on the tutorial's vessels project, a multi-class Supervisely sample and a project with
-overlapping classes (multi-label), each within a short budget."""
+"""`auto` end to end on the tutorial's vessels project, a multi-class Supervisely sample, a project with
+overlapping classes (multi-label) and one of a thousand images, each within a short budget."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ from unetkit.project import Annotation, Bitmap, Label, ObjClass, ProjectMeta, Pr
 
 pytestmark = pytest.mark.filterwarnings("ignore:CUDA is not available")
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sly_samples"
-BUDGET_S = {"vessels": 35.0, "overlapping": 35.0, "lemons": 90.0}  # lemons: 800×1067 images, 256² patches
+BUDGET_S = {
+    "vessels": 35.0,
+    "overlapping": 35.0,
+    "lemons": 90.0,
+    "thousand": 60.0,
+}  # lemons: 800×1067 images, 256² patches
 
 
 def vessels(path: Path) -> Path:
@@ -47,6 +52,23 @@ def overlapping(path: Path) -> Path:
     return path
 
 
+def thousand(path: Path) -> Path:
+    """1,000 small images in 4 datasets: many folds' worth of out-of-fold files and selection passes."""
+    rng = np.random.default_rng(1)
+    writer = ProjectWriter(path, ProjectMeta(classes=[ObjClass("spot", "bitmap", "#FF0000")]))
+    yy, xx = np.mgrid[:24, :24]
+    for i in range(1000):
+        cy, cx = rng.integers(6, 18, size=2)
+        spot = (yy - cy) ** 2 + (xx - cx) ** 2 <= 16
+        img = (rng.random((24, 24, 3)) * 60).astype(np.uint8)
+        img[spot] += 150
+        writer.add_item(
+            f"ds{i % 4}", f"{i:04d}.png", img, Annotation(24, 24, [Label("spot", Bitmap((0, 0), spot))])
+        )
+    writer.write_meta()
+    return path
+
+
 def lemons(path: Path) -> Path:
     source = SAMPLES / "lemons_annotated"
     if not source.is_dir():
@@ -56,7 +78,9 @@ def lemons(path: Path) -> Path:
     return source
 
 
-@pytest.mark.parametrize("make", [vessels, lemons, overlapping], ids=["vessels", "lemons", "overlapping"])
+@pytest.mark.parametrize(
+    "make", [vessels, lemons, overlapping, thousand], ids=["vessels", "lemons", "overlapping", "thousand"]
+)
 def test_auto_runs_end_to_end_within_its_budget(make, tmp_path):
     project = make(tmp_path / "project")
     budget = BUDGET_S[make.__name__]
@@ -69,5 +93,7 @@ def test_auto_runs_end_to_end_within_its_budget(make, tmp_path):
     if make is overlapping:
         assert result.plan.multilabel and card.classes.multilabel
         assert all(s["option"] == "tta" or s["option"].startswith("threshold[") for s in result.choices.steps)
+    if make is thousand:
+        assert result.plan.fingerprint["images"] == 1000 and np.isfinite(result.choices.dice)
     if make is lemons:
         assert set(card.classes.class_title_to_idx) == {"bg", "kiwi", "lemon"}

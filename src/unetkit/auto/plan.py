@@ -14,11 +14,12 @@ from pydantic import Field
 
 from unetkit import atomic
 from unetkit.config_base import ConfigModel, read_json, validate_config
+from unetkit.training.config import INPUT_SIZE_MULTIPLE
 
 FORMAT_VERSION = 1
 CPU_PATCH, GPU_PATCH = 128, 256  # the patch side a device starts from (rule "Patch size")
 MAX_SHARE = {"select": 0.25, "report": 0.05}  # of the budget (rule "Budget")
-MARGIN = 0.04  # of the budget, kept free for the unforeseen
+MARGIN = 0.02  # of the budget, kept free for the unforeseen (each fold refits its steps to its planned end)
 MEMORY_SHARE = 0.5  # rule "Batch size": a training step may hold at most this share of the free memory
 MIN_PASSES = 100  # rule "Folds": passes over its training pixels each fold model needs before folds pay
 
@@ -92,7 +93,7 @@ class Plan(ConfigModel):
 
 def patch_side(fingerprint: dict, device: str, depth_stride: int) -> int:
     """Rule "Patch size": the device's start side, at least 16 object thicknesses, at most the median image side,
-    a multiple of the network's stride."""
+    a multiple of the network's stride and of the training config's 16 (at least one such multiple)."""
     size = fingerprint["size"]
     median_side = min(size["height"]["median"], size["width"]["median"])
     side = CPU_PATCH if device == "cpu" else GPU_PATCH
@@ -100,7 +101,8 @@ def patch_side(fingerprint: dict, device: str, depth_stride: int) -> int:
     if thick:
         side = max(side, min(2 * side, 16 * max(thick)))
     side = min(side, median_side)
-    return max(depth_stride, int(side // depth_stride) * depth_stride)
+    unit = math.lcm(depth_stride, INPUT_SIZE_MULTIPLE)
+    return max(unit, int(side // unit) * unit)
 
 
 def network_for(patch: int, device: str) -> Network:
