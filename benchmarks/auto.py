@@ -75,7 +75,8 @@ def chase(args) -> list[dict]:
             "tta": result.choices.tta,
             "folds": result.plan.folds,
             "patch": result.plan.patch,
-            "iterations_per_fold": result.plan.iterations,
+            "iterations_planned": result.plan.iterations,
+            "iterations_run": result.plan.fold_iterations,
             "network": result.plan.network.model_dump(),
         }
         rows.append(row)
