@@ -9,10 +9,14 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unetkit import atomic
 from unetkit.errors import ConfigError, UnetkitError
 from unetkit.training.config import TrainConfig, load_config, parse_config
+
+if TYPE_CHECKING:
+    from unetkit.training.setup import Refit
 
 log = logging.getLogger("unetkit.training")
 
@@ -77,7 +81,7 @@ def train(
     progress: bool = True,
     split: dict[str, list[str]] | None = None,
     deadline: float | None = None,
-    refit=None,
+    refit: Refit | None = None,
 ) -> TrainResult:
     """Train on a Supervisely project and write checkpoints/logs to ``out_dir`` (see docs/training.md).
 
@@ -86,8 +90,8 @@ def train(
     ``weights_init_type`` says. ``resume`` continues the run in ``out_dir`` from its last checkpoint.
     ``split`` names the train / val images (``{"train": ["ds/a.png", ...], "val": [...]}``) instead of the
     ``dataset_tags`` (cross-validation folds). ``deadline`` (a ``time.time()`` value) stops a one-process run
-    early: it validates and checkpoints, then returns. ``refit`` (a :class:`unetkit.training.setup.Refit`) sizes
-    the rest of a one-process run from its measured speed, once.
+    early: it validates and checkpoints, then returns. ``refit`` sizes the rest of a one-process run from its
+    measured speed, once.
     """
 
     from unetkit.project.output_folder import check_output_folder
