@@ -187,8 +187,8 @@ def make_plan(
 
     def budget_for(k: int) -> tuple[bool, float, float, float]:
         tta = oof_s(k) * 5 <= budget_s * MAX_SHARE["select"]  # TTA: the plain pass, then four flips
-        select_s = min(max(1.5 * oof_s(k) * (5 if tta else 1), 5.0), budget_s * MAX_SHARE["select"])
-        report_s = min(5.0 + 0.5 * min(images, 6), budget_s * MAX_SHARE["report"])
+        select_s = min(1.0 + oof_s(k) * (5 if tta else 1), budget_s * MAX_SHARE["select"])
+        report_s = min(1.0 + 0.2 * min(images, 6), budget_s * MAX_SHARE["report"])
         return tta, select_s, report_s, budget_s * (1 - MARGIN) - select_s - report_s - speed.planning_s
 
     per_val_image = training.validation_s / max(1, probe_val_images)
