@@ -51,6 +51,13 @@ def test_a_refit_past_its_end_shortens_the_run_to_one_more_epoch(tiny_project, t
     )  # decays from the refit point to the new end
 
 
+def test_a_resumed_run_keeps_the_length_its_refit_set(tiny_project, tmp_path):
+    _run(tiny_project, tmp_path, Refit(at_iteration=3, end=time.time() - 1, reserve_s=0, validations=2))
+    records = train(tiny_project, None, tmp_path / "run", resume=True, progress=False).records
+    # the config says 50 epochs (150 steps); the refit cut it to 6, and the finished run stays finished
+    assert max(r["iteration"] for r in records if r["type"] == "train") == 6
+
+
 def test_a_refit_with_time_left_lengthens_the_run_to_fill_it(tiny_project, tmp_path):
     records = _run(tiny_project, tmp_path, Refit(at_iteration=3, end=time.time() + 6, reserve_s=0, validations=2),
                    epochs=2)  # fmt: skip

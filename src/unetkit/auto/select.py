@@ -30,9 +30,8 @@ class OutOfFold:
 class Choices:
     threshold: float | dict[int, float] | None = None  # binary: one value; multi-label: class index → value
     min_sizes: dict[int, int] = field(default_factory=dict)  # class index → smallest kept component
-    keep_largest: list[int] = field(
-        default_factory=list
-    )  # classes of which only the largest component is kept
+    # classes of which only the largest component is kept
+    keep_largest: list[int] = field(default_factory=list)
     tta: bool = False
     dice: float = float("nan")  # pooled out-of-fold Dice with these choices
     steps: list[dict] = field(default_factory=list)  # each choice: option, value, Dice before/after, gain
