@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from unetkit.errors import ConfigError, FormatError
 from unetkit.inference import Predictor
-from unetkit.inference.config import ClassCleanup
 from unetkit.inference.export import check_parity, export_onnx
 from unetkit.inference.labelsets import class_region, class_thresholds, decide_labelsets, unpack
 from unetkit.inference.modes import annotate
 from unetkit.inference.postprocess import clean_labelsets
 from unetkit.inference.tiling import BandStitcher
+from unetkit.inference_config import ClassCleanup
 from unetkit.models.card import ClassMap, ModelCard
 from unetkit.models.checkpoint import read_card
 from unetkit.project import (

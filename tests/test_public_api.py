@@ -117,7 +117,7 @@ def test_checkpoint_round_trip_through_top_level_names(tmp_path):
 
 
 def test_auto_is_callable_from_the_top_level():
-    from unetkit.auto import run
+    from unetkit.auto import planner
 
     assert "auto" in unetkit.__all__ and callable(unetkit.auto)
-    assert unetkit.auto.plan_project is run.plan_project  # the package, called, runs run.auto
+    assert unetkit.auto.plan_project is planner.plan_project  # the package, called, runs run.auto

@@ -144,7 +144,7 @@ def test_a_plan_reproduces_its_run(run, tmp_path):
 
 
 def test_each_fold_refits_once_and_the_plan_keeps_the_schedule_it_ran(run):
-    from unetkit.auto.run import training_config
+    from unetkit.auto.planner import training_config
     from unetkit.training.lr_policy import schedule_factor
 
     _, folder, _, _ = run

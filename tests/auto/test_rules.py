@@ -17,8 +17,9 @@ from unetkit.auto.plan import (
     passes,
     patch_side,
 )
+from unetkit.auto.planner import inference_config, parse_budget, training_config
 from unetkit.auto.probe import Speed, TrainingSpeed
-from unetkit.auto.run import inference_config, on_disk, parse_budget, training_config
+from unetkit.auto.run import on_disk
 from unetkit.auto.select import Choices, OutOfFold, choose, pooled_dice
 from unetkit.errors import ConfigError
 
@@ -223,7 +224,7 @@ def test_out_of_fold_arrays_live_on_disk(tmp_path):
 def test_chosen_clean_up_becomes_the_inference_config():
     from types import SimpleNamespace
 
-    from unetkit.inference.config import parse_config
+    from unetkit.inference_config import parse_config
 
     classes = SimpleNamespace(class_title_to_idx={"bg": 0, "fg": 1, "neutral": 2})  # what the config reads
     plan = Plan(budget_s=60, patch=64, batch_size=2, iterations=10)

@@ -10,8 +10,8 @@ import pytest
 from inference.helpers import make_checkpoint
 from unetkit.errors import ConfigError
 from unetkit.inference import Predictor
-from unetkit.inference.config import load_config
 from unetkit.inference.modes import build_runner
+from unetkit.inference_config import load_config
 from unetkit.project import ObjClass, ProjectMeta
 
 

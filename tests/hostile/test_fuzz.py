@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from unetkit.dtl import geometry_ops as ops
 from unetkit.dtl.graph import build_graph
 from unetkit.errors import UnetkitError
-from unetkit.inference.config import parse_config as parse_inference_config
+from unetkit.inference_config import parse_config as parse_inference_config
 from unetkit.project import Annotation, ProjectMeta, rasterize
 from unetkit.training.config import parse_config as parse_train_config
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from unetkit.errors import ConfigError
-from unetkit.inference.config import (
+from unetkit.inference_config import (
     BboxesMode,
     FullImageMode,
     RoiMode,

@@ -116,7 +116,7 @@ def test_roi_bounds_inclusive_px_and_percent(project, samples, vessel):
         ("bg_unet", "bitmap"), ("vessel_unet", "bitmap"), ("inference_roi", "rectangle"),
     ]  # fmt: skip
     # 100×96: top = int(96*5/100) = 4, bottom = 96 - int(96*20/100) - 1 = 76, left = 10, right = 99
-    assert mode.plan(samples[0][1]) == [Window(4, 10, 73, 90)]
+    assert mode.regions(samples[0][1]) == [Window(4, 10, 73, 90)]
     image, ann = samples[0]
     out = mode.apply(image, ann)
     assert titles(out) == ["vessel", "box", "vessel_unet", "inference_roi"]
@@ -143,7 +143,7 @@ def test_roi_prediction_is_the_crops(project, samples, rand):
 def test_roi_negative_bounds_clip_and_empty_roi(project, samples, vessel):
     grow = build_runner({"name": "roi", "bounds": {"left": "-5px", "top": "-10%"}, "model_classes": {"add_suffix": "_u"}},
                         project.meta, vessel)  # fmt: skip
-    assert grow.plan(samples[0][1]) == [Window(0, 0, 96, 100)]
+    assert grow.regions(samples[0][1]) == [Window(0, 0, 96, 100)]
     empty = build_runner({"name": "roi", "bounds": {"left": "60%", "right": "50%"}, "model_classes": {"add_suffix": "_u"}},
                          project.meta, vessel)  # fmt: skip
     with pytest.raises(ConfigError, match="ROI is empty"):

@@ -70,8 +70,9 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_the_predictor_does_not_import_the_modes():
-    """modes → predictor only: the predictor knows nothing of modes (``annotate`` lives in modes)."""
-    assert "unetkit.inference.predictor" in imported_modules(SRC / "inference" / "modes.py")
-    assert "unetkit.inference.modes" not in imported_modules(SRC / "inference" / "predictor.py")
+def test_the_modes_do_not_import_the_predictor():
+    """predictor → modes only: ``Predictor.predict`` runs the card's mode; the modes use a predictor they are
+    given, not its module (``annotate`` lives in modes)."""
+    assert "unetkit.inference.modes" in imported_modules(SRC / "inference" / "predictor.py")
+    assert "unetkit.inference.predictor" not in imported_modules(SRC / "inference" / "modes.py")
     assert not hasattr(Predictor, "annotate")

@@ -5,9 +5,9 @@ import pytest
 
 from unetkit.errors import ConfigError
 from unetkit.inference import Predictor
-from unetkit.inference.config import ClassCleanup, parse_config
 from unetkit.inference.modes import build_runner
 from unetkit.inference.postprocess import clean_mask, clean_region, decide
+from unetkit.inference_config import ClassCleanup, parse_config
 
 from .helpers import make_checkpoint
 

@@ -1,7 +1,8 @@
 """Self-configuring training: ``unetkit.auto(project, out, budget="60m")`` (docs/auto.md).
 
 The package is callable, so that ``unetkit.auto(...)`` runs :func:`unetkit.auto.run.auto`; its parts are
-``fingerprint``, ``plan``, ``probe``, ``folds``, ``select``, ``report`` and ``run``.
+``fingerprint``, ``plan`` (the rules), ``planner`` (a project → its plan), ``probe``, ``folds``, ``select``,
+``report`` and ``run``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ class _CallablePackage(types.ModuleType):
         return auto(*args, **kwargs)
 
     def __getattr__(self, name: str):
-        if name in ("AutoResult", "auto", "plan_project"):
+        if name in ("AutoResult", "auto"):
             from unetkit.auto import run
 
             return getattr(run, name)
+        if name == "plan_project":
+            from unetkit.auto.planner import plan_project
+
+            return plan_project
         if name == "Plan":
             from unetkit.auto.plan import Plan
 

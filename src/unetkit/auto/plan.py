@@ -91,12 +91,17 @@ class Plan(ConfigModel):
 # ------------------------------------------------------------------------------------------------ the rules
 
 
+def start_patch(device: str) -> int:
+    """Rule "Patch size": the patch side a device starts from (128 on a CPU, 256 on a GPU)."""
+    return CPU_PATCH if device == "cpu" else GPU_PATCH
+
+
 def patch_side(fingerprint: dict, device: str, depth_stride: int) -> int:
     """Rule "Patch size": the device's start side, at least 16 object thicknesses, at most the median image side,
     a multiple of the network's stride and of the training config's 16 (at least one such multiple)."""
     size = fingerprint["size"]
     median_side = min(size["height"]["median"], size["width"]["median"])
-    side = CPU_PATCH if device == "cpu" else GPU_PATCH
+    side = start_patch(device)
     thick = [c["thickness_px"] for c in fingerprint["classes"].values() if c.get("thickness_px")]
     if thick:
         side = max(side, min(2 * side, 16 * max(thick)))
@@ -121,7 +126,8 @@ def holdout_images(images: int, fraction: float = 0.2) -> int:
 
 def batch_for(patch: int, device: str) -> int:
     """Rule "Batch size": 8 patches of 128² on a CPU, 16 of 256² on a GPU, scaled with the patch area."""
-    start, count, most = (CPU_PATCH, 8, 16) if device == "cpu" else (GPU_PATCH, 16, 32)
+    count, most = (8, 16) if device == "cpu" else (16, 32)
+    start = start_patch(device)
     return max(2, min(most, round(count * (start / patch) ** 2)))
 
 

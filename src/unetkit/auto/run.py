@@ -6,7 +6,6 @@ best checkpoint, or the ensemble of the folds), whose model card carries the pla
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import shutil
@@ -16,25 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from unetkit import atomic
-from unetkit.auto.fingerprint import fingerprint
 from unetkit.auto.folds import make_folds
-from unetkit.auto.plan import Plan, batch_for, make_plan, memory_batch, network_for, patch_side
-from unetkit.auto.probe import probe, probe_training
-from unetkit.auto.select import Choices, OutOfFold, choose, choose_multilabel, cleanup_rules
+from unetkit.auto.plan import Plan
+from unetkit.auto.planner import (
+    inference_config,
+    plan_project,
+    repeated,
+    training_config,
+    validation_reserve,
+)
+from unetkit.auto.select import Choices, OutOfFold, choose, choose_multilabel
 from unetkit.errors import ConfigError
-from unetkit.models import model_stride
-from unetkit.models.card import ClassMap
+from unetkit.inference_config import parse_config
+from unetkit.models.card import ClassMap, Provenance
 from unetkit.project import Project, rasterize, read_pixels
 from unetkit.project.rasterize import rasterize_labelsets
 from unetkit.training.setup import Refit
 
 log = logging.getLogger("unetkit.auto")
-MIN_BUDGET_S = 30.0
 GUARD = 1.05  # training stops at 105 % of its planned time even if the probe was optimistic
-REFIT_AT = 0.1  # of the planned steps: there a fold sizes the rest of its run from its own measured speed
 
 
 @dataclass
@@ -44,138 +45,6 @@ class AutoResult:
     choices: Choices
     model_dir: Path
     seconds: float
-
-
-def parse_budget(text: str | float) -> float:
-    """``"60m"``, ``"1.5h"``, ``"90s"`` or a number of seconds → seconds."""
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        raw = str(text).strip().lower()
-        units = {"s": 1, "m": 60, "h": 3600}
-        try:
-            value = float(raw[:-1]) * units[raw[-1]] if raw and raw[-1] in units else float(raw)
-        except ValueError:
-            raise ConfigError(f"budget {text!r}: expected e.g. 60m, 1.5h or 900s") from None
-    if not math.isfinite(value) or value < MIN_BUDGET_S:
-        raise ConfigError(f"budget {text!r}: at least {MIN_BUDGET_S:.0f} s")
-    return value
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: CUDA is not available")
-    return torch.device(device)
-
-
-def plan_project(
-    project_dir, *, budget: str | float = "60m", device: str = "auto", folds: int | None = None, seed: int = 0
-) -> Plan:
-    """Fingerprint a project and derive its plan (docs/auto.md, "Rules")."""
-    budget_s = parse_budget(budget)
-    dev = resolve_device(device)
-    started = time.time()
-    fp = fingerprint(project_dir)
-    if fp.get("images", 0) < 2:
-        raise ConfigError("auto needs a project with at least 2 annotated images", file=project_dir)
-    kind = "cpu" if dev.type == "cpu" else "gpu"
-    network = network_for(128 if kind == "cpu" else 256, kind)
-    stride = model_stride(network.model, **network.model_options)
-    patch = patch_side(fp, kind, stride)
-    network = network_for(patch, kind)
-    patch = patch_side(fp, kind, model_stride(network.model, **network.model_options))
-    batch = batch_for(patch, kind)
-    classes = len(fp["classes"]) + 1
-    speed = probe(network.model, network.model_options, fp["channels"], classes, patch, batch, dev, steps=2)
-    fits = memory_batch(batch, speed.step_bytes, speed.available_bytes)
-    if fits < batch:  # measured: the planned batch would not fit in memory
-        batch = fits
-        speed = probe(
-            network.model, network.model_options, fp["channels"], classes, patch, batch, dev, steps=2
-        )
-    common = {"device": kind, "seed": seed, "patch": patch, "batch_size": batch, "network": network}
-    project = Project.read(project_dir)
-    holdout = make_folds([f"{it.dataset}/{it.name}" for it in project.items()], 1, seed)[0]
-    stub = Plan(budget_s=budget_s, iterations=1, **common)
-    # about 2 % of the budget on the real pipeline (6 to 400 steps) measures the step time within a few percent
-    steps = int(min(400, max(6, 0.02 * budget_s / (1.3 * speed.train_step_s))))
-    holdout = {"train": repeated(holdout["train"], batch), "val": holdout["val"]}
-    training = probe_training(project_dir, training_config(stub, len(holdout["train"])), holdout, steps)
-    speed = dataclasses.replace(speed, planning_s=time.time() - started)
-    return make_plan(fp, budget_s=budget_s, speed=speed, training=training, probe_val_images=len(holdout["val"]),
-                     folds=folds, **common)  # fmt: skip
-
-
-def validation_reserve(plan: Plan, val_images: int) -> float:
-    """Seconds a fold's validations (with their checkpoints) take, from the probe's timing (a fresh plan's)."""
-    return plan.validations * val_images * plan.probe["validation_image_s"]
-
-
-def repeated(names: list[str], batch_size: int) -> list[str]:
-    """Few images: each listed several times, so that an epoch holds ≥ 4 batches of distinct random patches."""
-    times = max(1, math.ceil(4 * batch_size / len(names)))
-    return [n for n in names for _ in range(times)]
-
-
-def training_config(plan: Plan, n_train: int, iterations: int | None = None) -> dict:
-    """The training config of one fold (``iterations``: this fold's steps, default the plan's)."""
-    per_epoch = max(1, math.ceil(n_train / plan.batch_size))
-    epochs = max(1, math.ceil((iterations or plan.iterations) / per_epoch))
-    planned = max(1, math.ceil(plan.iterations / per_epoch)) * per_epoch  # the schedule's start is the plan's
-    warmup = int(plan.warmup_fraction * planned)
-    return {
-        "lr": plan.lr,
-        "epochs": epochs,
-        "val_every": max(epochs / plan.validations, 1 / per_epoch),
-        "batch_size": {"train": plan.batch_size, "val": plan.batch_size},
-        "input_size": {"width": plan.patch, "height": plan.patch},
-        "gpu_devices": [0],
-        "data_workers": {"train": 0, "val": 0},
-        "special_classes": {"background": plan.background, "neutral": plan.neutral},
-        "unetkit": {
-            "model": plan.network.model,
-            "model_options": plan.network.model_options,
-            "loss": {"name": plan.loss},
-            "amp": plan.amp,
-            "seed": plan.seed,
-            "augment": plan.augment.model_dump(),
-            "scheduler": {
-                "name": "cosine",
-                "warmup_iters": warmup,
-                "hold_iters": max(warmup, int(REFIT_AT * planned)),  # the refit point (see auto())
-                "min_lr_ratio": 0.01,
-            },
-            "patch_sampling": {"mode": "random_crop", "foreground_prob": plan.foreground_prob},
-            "log_every": max(1, per_epoch),
-            **({"multilabel": True} if plan.multilabel else {}),
-        },
-    }
-
-
-def inference_config(plan: Plan, choices: Choices, classes: ClassMap) -> dict:
-    """The inference config the run's model card carries (used when ``infer`` gets no ``--config``)."""
-    overlap = int(plan.patch * plan.window_overlap)
-    titles = {i: t for t, i in classes.class_title_to_idx.items()}
-    mode = {
-        "name": "sliding_window",
-        "window": {"width": plan.patch, "height": plan.patch},
-        "min_overlap": {"x": overlap, "y": overlap},
-        "blend": "gaussian",
-        "batch_size": 4,
-        "model_classes": {"add_suffix": "_unet"},
-        "save_probabilities": False,
-    }
-    if isinstance(choices.threshold, dict):
-        if choices.threshold:
-            mode["threshold"] = {titles[c]: t for c, t in choices.threshold.items()}
-    elif choices.threshold is not None:
-        mode["threshold"] = choices.threshold
-    rules = cleanup_rules(choices.min_sizes, choices.keep_largest)
-    if rules:
-        mode["postprocess"] = {titles[c]: r.model_dump(exclude_defaults=True) for c, r in rules.items()}
-    return {"model": {}, "mode": mode}
 
 
 def on_disk(array: np.ndarray, path: Path, dtype) -> np.ndarray:
@@ -198,7 +67,8 @@ def out_of_fold(
 
     items = {f"{it.dataset}/{it.name}": it for it in project.items()}
     predictor = Predictor.from_checkpoint(ckpt, amp=plan.amp)
-    runner = build_runner(inference_config(plan, Choices(), predictor.card.classes), project.meta, predictor)
+    plain = build_runner(inference_config(plan, Choices(), predictor.card.classes), project.meta, predictor)
+    flipped = build_runner(inference_config(plan, Choices(tta=True), predictor.card.classes), None, predictor)
     multilabel = predictor.card.classes.multilabel
     mapping = {**predictor.card.classes.class_title_to_idx, plan.neutral: predictor.num_classes}
     out = []
@@ -209,14 +79,12 @@ def out_of_fold(
         draw = rasterize_labelsets if multilabel else rasterize
         gt = draw(ann, mapping, skip_unknown=True)
         stem = store / str(len(out))
-        _, probs, _ = runner.stitch(image, keep_probabilities=True)
+        _, probs, _ = plain.stitch(image, keep_probabilities=True)
         probs = on_disk(probs, stem.with_suffix(".probs.npy"), np.float16)
         probs_tta = None
         if tta:
-            predictor.tta = True
-            _, probs_tta, _ = runner.stitch(image, keep_probabilities=True)
+            _, probs_tta, _ = flipped.stitch(image, keep_probabilities=True)
             probs_tta = on_disk(probs_tta, stem.with_suffix(".tta.npy"), np.float16)
-            predictor.tta = False
         out.append(
             OutOfFold(name, on_disk(gt, stem.with_suffix(".gt.npy"), gt.dtype), probs, probs_tta, multilabel)
         )
@@ -224,7 +92,8 @@ def out_of_fold(
 
 
 def _final_model(run: Path, fold_ckpts: list[Path], plan: Plan, choices: Choices, classes: ClassMap) -> Path:
-    """``RUN/model``: the single fold model, or the ensemble of the folds; its card carries plan and choices."""
+    """``RUN/model``: the single fold model, or the ensemble of the folds; its card carries the plan and the
+    chosen inference settings."""
     from unetkit.models.checkpoint import load_checkpoint, save_checkpoint
     from unetkit.models.ensemble import Ensemble
 
@@ -237,25 +106,26 @@ def _final_model(run: Path, fold_ckpts: list[Path], plan: Plan, choices: Choices
         model_name = "ensemble"
         options = {"member": card.model, "member_options": dict(card.model_options), "count": len(loaded),
                    "multilabel": card.classes.multilabel}  # fmt: skip
-    provenance = card.provenance.model_copy(
-        update={
-            "plan": {
-                "plan": plan.model_dump(mode="json"),
-                "choices": {
-                    "threshold": choices.threshold,
-                    "min_sizes": choices.min_sizes,
-                    "keep_largest": choices.keep_largest,
-                    "tta": choices.tta,
-                    "dice": choices.dice,
-                    "steps": choices.steps,
-                },  # fmt: skip
-                "inference": inference_config(plan, choices, classes),
-                "tta": choices.tta,
+    provenance = Provenance.model_validate(
+        {
+            **card.provenance.model_dump(exclude_none=True),
+            "plan": plan.model_dump(mode="json"),  # the plan, once (with the steps each fold ran)
+            "auto": {  # what selection measured; what it chose is the card's inference settings
+                "dice": choices.dice,
+                "selection": choices.steps,
                 "members": [str(c.relative_to(run)) for c in fold_ckpts],
-            }
+            },
         }
     )
-    final = card.model_copy(update={"model": model_name, "model_options": options, "provenance": provenance})
+    settings = parse_config(inference_config(plan, choices, classes), file="the run's inference settings")
+    final = card.model_copy(
+        update={
+            "model": model_name,
+            "model_options": options,
+            "provenance": provenance,
+            "inference": settings,
+        }
+    )
     save_checkpoint(run / "model", model, final)
     atomic.write_json(run / "checkpoints" / "best.json", {"path": "model"})
     return run / "model"
@@ -340,4 +210,4 @@ def read_classes(ckpt: Path) -> ClassMap:
     return read_card(ckpt).classes
 
 
-__all__ = ["AutoResult", "auto", "parse_budget", "plan_project", "training_config"]
+__all__ = ["AutoResult", "auto"]

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from unetkit.inference.config import ClassCleanup
 from unetkit.inference.postprocess import clean_mask, decide
+from unetkit.inference_config import ClassCleanup
 
 
 @dataclass

@@ -71,7 +71,7 @@ def print_plan(plan) -> None:
 def run_plan(args: argparse.Namespace) -> int:
     """Fingerprint the project (sizes, channels, intensities, classes, structure scale), measure this device's
     speed, derive the plan by the rules of docs/auto.md, print both and write the plan as JSON."""
-    from unetkit.auto.run import plan_project
+    from unetkit.auto.planner import plan_project
 
     plan = plan_project(
         args.project, budget=args.budget, device=args.device, folds=args.folds, seed=args.seed

@@ -32,7 +32,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--config",
         metavar="FILE",
-        help="inference config JSON (default: the settings an `auto` run chose, else full_image, suffix _unet)",
+        help="inference config JSON (default: the model card's inference settings; for an original Supervisely "
+        "checkpoint full_image, suffix _unet)",
     )
     p.add_argument(
         "-o",
@@ -69,7 +70,10 @@ def register(subparsers) -> None:
         help="torch.compile the model (auto: when a short probe on the first batch shows a gain)",
     )
     p.add_argument(
-        "--tta", action="store_true", help="average over horizontal/vertical flips (4× the compute)"
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average over horizontal/vertical flips, 4× the compute (default: as the inference settings say)",
     )
     add_engine_args(
         p, "local: this machine; ray: model actors on a Ray cluster, one per GPU (see docs/scale.md)"
@@ -81,19 +85,23 @@ def run(args: argparse.Namespace) -> int:
     """Apply a checkpoint to every image of a Supervisely project and write a new project: the input objects are
     kept and the model's classes are added (renamed by mode.model_classes)."""
     from unetkit.inference.batch import infer_project
-    from unetkit.inference.config import InferenceConfig, load_config
     from unetkit.inference.predictor import Predictor
+    from unetkit.inference_config import InferenceConfig, load_config
+    from unetkit.models.checkpoint import read_card
 
     check_at_least("--workers", args.workers, 1)
     check_at_least("--batch-size", args.batch_size, 1)
-    config = load_config(args.config) if args.config else _card_config(args) or InferenceConfig()
+    config = load_config(args.config) if args.config else read_card(args.model).inference or InferenceConfig()
+    if args.tta is not None:
+        config = config.with_mode(tta=args.tta)
     check_engine_args(args)
     engine = _ray_engine(args, config) if args.engine == "ray" else None
     predictor = Predictor.from_checkpoint(
         args.model,
-        **options(args, "device", "backend", "amp", "tta", "compile"),
+        **options(args, "device", "backend", "amp", "compile"),
         onnx_path=args.onnx,
         gpu_device=config.model.gpu_device,
+        settings=config,
     )
     stats = infer_project(
         predictor,
@@ -114,18 +122,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _card_config(args: argparse.Namespace):
-    """The inference settings an ``auto`` run stores in its model card (and its TTA choice), if any."""
-    from unetkit.inference.config import parse_config
-    from unetkit.models.checkpoint import read_card
-
-    plan = read_card(args.model).provenance.plan or {}
-    if "inference" not in plan:
-        return None
-    args.tta = args.tta or bool(plan.get("tta"))
-    return parse_config(plan["inference"], file=f"{args.model} (the model card's plan)")
-
-
 def _ray_engine(args: argparse.Namespace, config):
     """The Ray engine; this process then reads the checkpoint on the CPU (class map, output meta) only."""
     from unetkit.inference.ray_engine import RayInference
@@ -133,5 +129,5 @@ def _ray_engine(args: argparse.Namespace, config):
     if args.device is not None:
         raise ConfigError("--device is for --engine local: Ray actors use one GPU each, or the CPU")
     args.device = "cpu"
-    model_options = {**options(args, "backend", "amp", "tta", "compile"), "onnx_path": args.onnx}
+    model_options = {**options(args, "backend", "amp", "compile"), "onnx_path": args.onnx}
     return RayInference(args.model, config, address=args.address, options=model_options)

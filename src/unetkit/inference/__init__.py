@@ -7,7 +7,7 @@ Never imports unetkit.training.
 
 from __future__ import annotations
 
-from unetkit.inference.config import InferenceConfig, load_config, parse_config
 from unetkit.inference.predictor import ModelClass, Prediction, Predictor
+from unetkit.inference_config import InferenceConfig, load_config, parse_config
 
 __all__ = ["InferenceConfig", "ModelClass", "Prediction", "Predictor", "load_config", "parse_config"]

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from unetkit import atomic
 from unetkit.errors import ConfigError, UnetkitError
-from unetkit.inference.config import InferenceConfig
 from unetkit.inference.modes import build_runner, check_annotation, crop
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.tiling import SlidingWindowError
+from unetkit.inference_config import InferenceConfig
 from unetkit.progress import progress_bar
 
 
@@ -106,19 +106,19 @@ def infer_project(
     project = Project.read(project_dir)
     out_dir = check_output_folder(out_dir, sources=[project.path])
     try:
-        mode = build_runner(config, project.meta, predictor)
+        runner = build_runner(config, project.meta, predictor)
     except ConfigError as exc:
         raise ConfigError(exc.message, file=config_file, json_path=exc.json_path) from None
-    out_meta = mode.out_meta
+    out_meta = runner.out_meta
     with atomic.write_folder(out_dir) as staging:
         writer = ProjectWriter(staging, out_meta, allow_existing=True, sources=[project.path])
-        return (run or _run)(predictor, mode, project, out_meta, writer, workers, batch_size, progress)
+        return (run or _run)(predictor, runner, project, out_meta, writer, workers, batch_size, progress)
 
 
-def _plan(mode, item, image, ann):
+def _regions(runner, item, image, ann):
     try:
         check_annotation(image, ann)
-        return mode.plan(ann)
+        return runner.regions(ann)
     except UnetkitError as exc:
         raise type(exc)(exc.message, file=item.ann_path, json_path=exc.json_path) from None
 
@@ -130,17 +130,17 @@ def _plan_check(item, image, ann):
         raise type(exc)(exc.message, file=item.ann_path, json_path=exc.json_path) from None
 
 
-def load_item(predictor, mode, out_meta, item):
+def load_item(predictor, runner, out_meta, item):
     """Decode, parse (against the out meta), and for batchable modes also plan the regions and preprocess them,
     so that the model's thread only runs the model and assembles."""
     image, ann = item.read_pixels(), item.read_annotation(out_meta)
-    if not mode.batchable:
+    if not runner.batchable:
         return image, ann
-    regions = _plan(mode, item, image, ann)
+    regions = _regions(runner, item, image, ann)
     return ann, regions, [predictor.preprocess(crop(image, r)) for r in regions]
 
 
-def forward_group(predictor, mode, group: list, batch_size: int) -> tuple[list, float]:
+def forward_group(predictor, runner, group: list, batch_size: int) -> tuple[list, float]:
     """Annotations of ``group`` = [(item, load_item(...)), ...] in a batchable mode: the regions of all its images
     go through the model ``batch_size`` at a time. Also returns the seconds spent in the model."""
     inputs = [x for _, (_, _, xs) in group for x in xs]
@@ -148,29 +148,31 @@ def forward_group(predictor, mode, group: list, batch_size: int) -> tuple[list, 
     t0 = time.perf_counter()
     probs = []
     for i in range(0, len(inputs), batch_size):
-        probs += predictor.probabilities_from_inputs(inputs[i : i + batch_size], sizes[i : i + batch_size])
+        probs += predictor.probabilities_from_inputs(
+            inputs[i : i + batch_size], sizes[i : i + batch_size], tta=runner.tta
+        )
     seconds = time.perf_counter() - t0
     anns, k = [], 0
     for _, (ann, rs, _) in group:
-        anns.append(mode.assemble(ann, rs, probs[k : k + len(rs)]))
+        anns.append(runner.assemble(ann, rs, probs[k : k + len(rs)]))
         k += len(rs)
     return anns, seconds
 
 
-def apply_one(mode, item, image, ann):
+def apply_one(runner, item, image, ann):
     """The annotation of one image in a mode that is not batchable (sliding window)."""
     _plan_check(item, image, ann)
     try:
-        return mode.apply(image, ann)
+        return runner.apply(image, ann)
     except SlidingWindowError as exc:
         raise SlidingWindowError(exc.message, file=item.image_path, json_path=exc.json_path) from None
 
 
-def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progress) -> RunStats:
+def _run(predictor, runner, project, out_meta, writer, workers, batch_size, progress) -> RunStats:
     items = list(project.items())
 
     def load(item):  # on a reader thread
-        return load_item(predictor, mode, out_meta, item)
+        return load_item(predictor, runner, out_meta, item)
 
     start, forward = time.perf_counter(), 0.0
     out = _Writer(writer, maxsize=max(4, 2 * batch_size))
@@ -183,7 +185,7 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
 
             def flush():
                 nonlocal forward, done
-                anns, seconds = forward_group(predictor, mode, pending, batch_size)
+                anns, seconds = forward_group(predictor, runner, pending, batch_size)
                 forward += seconds
                 for (item, _), ann in zip(pending, anns):
                     out.put(item, ann)
@@ -191,13 +193,13 @@ def _run(predictor, mode, project, out_meta, writer, workers, batch_size, progre
                 pending.clear()
 
             for item, loaded in _prefetch(items, load, workers, lookahead=max(2 * workers, batch_size + 1)):
-                if mode.batchable:
+                if runner.batchable:
                     pending.append((item, loaded))
                     if len(pending) >= batch_size:
                         flush()
                 else:
                     t0 = time.perf_counter()
-                    result = apply_one(mode, item, *loaded)
+                    result = apply_one(runner, item, *loaded)
                     forward += time.perf_counter() - t0
                     out.put(item, result)
                     done += 1

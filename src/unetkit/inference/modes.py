@@ -7,7 +7,7 @@ included unless filtered), renamed by ``model_classes``; a multi-label model's b
 input meta + renamed model classes (+ ROI / window / bbox rectangle classes); a new class whose title already exists
 is an error at construction.
 
-``plan`` + ``assemble`` split a mode so that the batch runner can run many regions of many images in one
+``regions`` + ``assemble`` split a mode so that the batch runner can run many regions of many images in one
 forward pass; ``apply`` does both for one image. Sliding window streams its windows instead (bounded memory).
 """
 
@@ -17,11 +17,11 @@ import random
 
 import numpy as np
 
+from unetkit import inference_config as cfg
 from unetkit.errors import ConfigError, FormatError
-from unetkit.inference import config as cfg
-from unetkit.inference.labelsets import class_region
+from unetkit.inference.labelsets import class_region, unpack
 from unetkit.inference.postprocess import MaskPostprocessor
-from unetkit.inference.predictor import Network, Predictor, load_image
+from unetkit.inference.prediction import Network, Prediction, load_image
 from unetkit.inference.probabilities import add_probabilities, probability_class_json, probability_label_json
 from unetkit.inference.regions import padded_box, roi_window
 from unetkit.inference.tiling import (
@@ -52,12 +52,11 @@ class ModeRunner:
 
     batchable = True
 
-    def __init__(
-        self, mode, in_meta: ProjectMeta | None, predictor: Predictor, network: Network | None = None
-    ):
+    def __init__(self, mode, in_meta: ProjectMeta | None, predictor, network: Network | None = None):
         self.mode = mode
         self.predictor = predictor
         self.network = network
+        self.tta = predictor.tta_for(mode)  # the mode's TTA, unless the predictor was given one
         self.in_meta = in_meta if in_meta is not None else ProjectMeta()
         titles = [mc.title for mc in predictor.classes]
         names = mode.model_classes.save_names
@@ -126,7 +125,7 @@ class ModeRunner:
         return Annotation(int(image.shape[0]), int(image.shape[1]))
 
     # ------------------------------------------------------------------ protocol
-    def plan(self, ann: Annotation) -> list[Window]:
+    def regions(self, ann: Annotation) -> list[Window]:
         """Regions of the image the model must see (in the order ``assemble`` expects them)."""
         raise NotImplementedError
 
@@ -134,15 +133,43 @@ class ModeRunner:
         """Output annotation from the regions' probabilities (each h×w×K, region-sized)."""
         raise NotImplementedError
 
-    def apply(self, image: np.ndarray, ann: Annotation | None = None, *, batch_size: int = 8) -> Annotation:
-        """Run the mode on one RGB image and its (optional) existing annotation."""
-        ann = check_annotation(image, ann)
-        regions = self.plan(ann)
+    def region_probabilities(self, image: np.ndarray, regions: list[Window], batch_size: int = 8) -> list:
+        """Probabilities (h×w×K) of each region of ``image``, ``batch_size`` regions per forward pass."""
         probs: list[np.ndarray] = []
         for i in range(0, len(regions), batch_size):
             crops = [crop(image, r) for r in regions[i : i + batch_size]]
-            probs += self.predictor.predict_proba_batch(crops, self.network)
-        return self.assemble(ann, regions, probs)
+            probs += self.predictor.predict_proba_batch(crops, self.network, self.tta)
+        return probs
+
+    def apply(self, image: np.ndarray, ann: Annotation | None = None, *, batch_size: int = 8) -> Annotation:
+        """Run the mode on one RGB image and its (optional) existing annotation."""
+        ann = check_annotation(image, ann)
+        regions = self.regions(ann)
+        return self.assemble(ann, regions, self.region_probabilities(image, regions, batch_size))
+
+    def predict(self, image: np.ndarray) -> Prediction:
+        """The mask and probabilities H×W×K of a whole image (no input annotation): each region's mask after the
+        threshold and the clean-up, background outside the regions."""
+        ann = self.empty_annotation(image)
+        regions = self.regions(ann)
+        h, w, k = image.shape[0], image.shape[1], self.predictor.num_classes
+        probs = np.zeros((h, w, k), np.float32)
+        mask = None
+        for win, p in zip(regions, self.region_probabilities(image, regions)):
+            region = self.post.mask(p)
+            if mask is None:
+                mask = np.zeros((h, w), region.dtype)
+            mask[win.top : win.bottom + 1, win.left : win.right + 1] = region
+            probs[win.top : win.bottom + 1, win.left : win.right + 1] = p
+        if mask is None:
+            mask = self.post.mask(probs)
+        return self.prediction(mask, probs)
+
+    def prediction(self, mask: np.ndarray, probs: np.ndarray) -> Prediction:
+        classes = list(self.predictor.classes)
+        if self.multilabel:
+            return Prediction(unpack(mask, self.predictor.num_classes), probs, classes, multilabel=True)
+        return Prediction(mask, probs, classes)
 
 
 def crop(image: np.ndarray, win: Window) -> np.ndarray:
@@ -161,7 +188,7 @@ def check_annotation(image: np.ndarray, ann: Annotation | None) -> Annotation:
 
 
 class FullImageRunner(ModeRunner):
-    def plan(self, ann):
+    def regions(self, ann):
         return [Window(0, 0, ann.height, ann.width)]
 
     def assemble(self, ann, regions, probs):
@@ -177,7 +204,7 @@ class RoiRunner(ModeRunner):
         if self.roi_class is not None:
             self._add_class(self.roi_class, "$.mode.class_name", "the ROI class")
 
-    def plan(self, ann):
+    def regions(self, ann):
         return [roi_window(ann.height, ann.width, self.mode.bounds)]
 
     def assemble(self, ann, regions, probs):
@@ -212,7 +239,7 @@ class BboxesRunner(ModeRunner):
                 roi = padded_box(label, self.mode.padding, ann.height, ann.width)
             yield label, roi
 
-    def plan(self, ann):
+    def regions(self, ann):
         return [roi for _, roi in self._rois(ann) if roi is not None]
 
     def assemble(self, ann, regions, probs):
@@ -272,11 +299,16 @@ class SlidingWindowRunner(ModeRunner):
             row = [win for win in windows if win.top == top]
             for j in range(0, len(row), batch):
                 chunk = row[j : j + batch]
-                probs = self.predictor.predict_proba_batch([crop(image, win) for win in chunk], self.network)
+                crops = [crop(image, win) for win in chunk]
+                probs = self.predictor.predict_proba_batch(crops, self.network, self.tta)
                 for win, p in zip(chunk, probs):
                     stitcher.add(win.top, win.left, p.transpose(2, 0, 1), self.weights)
             stitcher.advance(tops[i + 1] if i + 1 < len(tops) else h)
         return (*stitcher.finish(), windows)
+
+    def predict(self, image):
+        mask, probs, _ = self.stitch(image, keep_probabilities=True)
+        return self.prediction(self.post.clean(mask), probs.astype(np.float32))
 
     def apply(self, image, ann=None, *, batch_size=None):
         ann = check_annotation(image, ann)
@@ -308,7 +340,7 @@ RUNNERS = {
 def build_runner(
     mode=None,
     in_meta: ProjectMeta | None = None,
-    predictor: Predictor | None = None,
+    predictor=None,
     network: Network | None = None,
 ) -> ModeRunner:
     """``mode``: None (full_image, ``_unet``), an InferenceConfig, a mode model, or a config / mode dict."""
@@ -322,10 +354,10 @@ def build_runner(
     return RUNNERS[mode.name](mode, in_meta, predictor, network)
 
 
-def annotate(predictor: Predictor, image, ann=None, mode=None, meta=None) -> Annotation:
+def annotate(predictor, image, ann=None, mode=None, meta=None) -> Annotation:
     """Supervisely annotation of one image through an inference mode (default: full_image, suffix ``_unet``).
 
-    ``image``: numpy / PIL / path. ``mode``: an :class:`~unetkit.inference.config.InferenceConfig`, a mode
+    ``image``: numpy / PIL / path. ``mode``: an :class:`~unetkit.inference_config.InferenceConfig`, a mode
     model, or a config dict. ``ann``/``meta``: the image's existing annotation and its project meta.
     """
     return build_runner(mode, meta, predictor).apply(load_image(image), ann)

@@ -17,9 +17,8 @@ import numpy as np
 from scipy import ndimage
 
 from unetkit.errors import ConfigError
-from unetkit.inference.config import ClassCleanup
 from unetkit.inference.labelsets import class_region, class_thresholds, decide_labelsets
-from unetkit.inference.predictor import argmax
+from unetkit.inference_config import ClassCleanup
 
 
 def is_active(rule: ClassCleanup) -> bool:
@@ -42,6 +41,12 @@ def clean_region(region: np.ndarray, rule: ClassCleanup) -> np.ndarray:
     if rule.fill_holes:
         region = ndimage.binary_fill_holes(region)
     return region
+
+
+def argmax(probs: np.ndarray) -> np.ndarray:
+    """H×W×K → H×W class indices (first maximum wins, as numpy/the original)."""
+    k = probs.shape[2]
+    return probs.argmax(axis=2).astype(np.uint8 if k <= 256 else np.uint16)
 
 
 def decide(probs: np.ndarray, threshold: float | None = None) -> np.ndarray:

@@ -1,5 +1,7 @@
 """`Predictor`: one trained model applied to images, with the same preprocessing as training.
 
+:meth:`Predictor.predict` applies the model's inference settings (the card's ``inference``: full_image or
+sliding_window, TTA, threshold, clean-up), the same as ``infer`` and ``serve``. One network input is made as:
 pixels → the model's channels → bicubic resize to the card's input size → ÷scale, mean/std normalisation → forward →
 softmax → probabilities resized back to the image size (bicubic) → argmax. (The original resized the input
 bilinearly at inference although it trained with bicubic; unetkit uses bicubic for both, see docs/inference.md.)
@@ -11,8 +13,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -20,52 +20,39 @@ import numpy as np
 
 from unetkit.errors import UnetkitError
 from unetkit.inference.backends import OnnxBackend, TorchBackend, resolve_device
-from unetkit.inference.labelsets import DEFAULT_THRESHOLD
+from unetkit.inference.postprocess import argmax
+from unetkit.inference.prediction import Network, Prediction, load_image
+from unetkit.inference_config import InferenceConfig, load_config, parse_config
 from unetkit.models.card import ONNX_METADATA_KEY, ModelCard, ModelClass
 from unetkit.models.preprocess import conform_channels, normalize, resize_image
 
-
-@dataclass
-class Prediction:
-    mask: np.ndarray  # H×W class indices (uint8, or uint16 for > 256 classes); multi-label: H×W×K bool
-    probabilities: (
-        np.ndarray
-    )  # H×W×C float32, softmax or sigmoids (after the bicubic resize back; may slightly leave [0, 1])
-    classes: list[ModelClass]
-    multilabel: bool = False
-
-    def class_mask(self, index: int) -> np.ndarray:
-        """H×W bool: the pixels of the class with output index ``index``."""
-        return self.mask[:, :, index] if self.multilabel else self.mask == index
+__all__ = ["ModelClass", "Network", "Prediction", "Predictor", "argmax", "load_image", "resolve_settings"]
 
 
-def load_image(image) -> np.ndarray:
-    """numpy array / PIL image / path → pixels H×W×C (native bit depth and channel count)."""
-    from unetkit.project.images import as_pixels, read_pixels
-
-    if isinstance(image, (str, Path)):
-        return read_pixels(image)
-    if not isinstance(image, np.ndarray):
-        try:
-            from PIL import Image
-        except ImportError:  # pragma: no cover
-            Image = None
-        if Image is None or not isinstance(image, Image.Image):
-            raise UnetkitError(f"unsupported image type {type(image).__name__}")
-        image = np.asarray(image.convert("RGB") if image.mode in ("P", "CMYK", "YCbCr") else image)
-    try:
-        return as_pixels(image)
-    except UnetkitError as exc:
-        raise UnetkitError(f"unsupported image: {exc.message}") from None
+def resolve_settings(card: ModelCard, settings=None) -> InferenceConfig:
+    """The inference settings to apply: ``settings`` when given (an InferenceConfig, a config dict or a JSON file),
+    else the card's own, else the default (full_image at the model's input size, suffix ``_unet``)."""
+    if settings is None:
+        return card.inference if card.inference is not None else InferenceConfig()
+    if isinstance(settings, InferenceConfig):
+        return settings
+    if isinstance(settings, dict):
+        return parse_config(settings)
+    return load_config(settings)
 
 
 class Predictor:
-    """Apply a segmentation model to images: class-index masks, probabilities, Supervisely annotations."""
+    """Apply a segmentation model to images: class-index masks, probabilities, Supervisely annotations.
 
-    def __init__(self, backend, card: ModelCard, *, tta: bool = False):
+    ``settings`` (default: the card's inference settings) decide what :meth:`predict` does: the mode with its
+    window, TTA, threshold and clean-up. ``tta`` given (True/False) overrides the TTA of every mode it runs.
+    """
+
+    def __init__(self, backend, card: ModelCard, *, tta: bool | None = None, settings=None):
         self.backend = backend
         self.card = card
-        self.tta = tta
+        self.tta_override = tta
+        self.settings = resolve_settings(card, settings)
         # views of the card read on every image
         self.classes = card.classes.classes
         self.class_title_to_idx = dict(card.classes.class_title_to_idx)
@@ -77,6 +64,15 @@ class Predictor:
         self.multilabel = card.classes.multilabel
         backend.activation = card.classes.activation  # the card decides: softmax, or sigmoids (multi-label)
 
+    @property
+    def tta(self) -> bool:
+        """Whether :meth:`forward` averages over flips by default (this predictor's settings, or the override)."""
+        return self.tta_for(self.settings.mode)
+
+    def tta_for(self, mode) -> bool:
+        """TTA for a run of ``mode`` (an inference config's mode): the ``tta`` argument if given, else the mode's."""
+        return mode.tta if self.tta_override is None else self.tta_override
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_checkpoint(
@@ -85,13 +81,16 @@ class Predictor:
         device: str | None = "cpu",
         backend: str = "torch",
         amp: str | bool = "auto",
-        tta: bool = False,
+        tta: bool | None = None,
         onnx_path=None,
         gpu_device: int = 0,
         compile: str = "off",
+        settings=None,
     ) -> Predictor:
-        """Load a checkpoint folder. ``backend="onnxruntime"`` uses ``onnx_path`` or exports the model first (fp32).
-        ``amp``: auto / off / bf16 / fp16 (:mod:`unetkit.models.numerics`); ``compile``: off / on / auto."""
+        """Load a checkpoint or run folder. ``backend="onnxruntime"`` uses ``onnx_path`` or exports the model first
+        (fp32). ``amp``: auto / off / bf16 / fp16 (:mod:`unetkit.models.numerics`); ``compile``: off / on / auto.
+        ``settings``: inference settings instead of the card's (an InferenceConfig, a dict or a JSON file);
+        ``tta``: True/False overrides the settings' TTA."""
         from unetkit.models.checkpoint import load_checkpoint, read_card
 
         dev = resolve_device(device, gpu_device)
@@ -112,16 +111,22 @@ class Predictor:
                 engine = OnnxBackend(onnx_path, dev)
         else:
             raise UnetkitError(f"unknown backend {backend!r}; expected torch or onnxruntime")
-        return cls(engine, card, tta=tta)
+        return cls(engine, card, tta=tta, settings=settings)
 
     @classmethod
     def from_onnx(
-        cls, path, device: str | None = "cpu", tta: bool = False, threads: int | None = None
+        cls,
+        path,
+        device: str | None = "cpu",
+        tta: bool | None = None,
+        threads: int | None = None,
+        settings=None,
     ) -> Predictor:
-        """Load an exported ONNX file; its model card comes from the file's ``unetkit`` metadata."""
+        """Load an exported ONNX file; its model card (inference settings included) comes from the file's
+        ``unetkit`` metadata."""
         engine = OnnxBackend(path, resolve_device(device), threads=threads)
         card = ModelCard.from_onnx_metadata(engine.metadata.get(ONNX_METADATA_KEY), file=path)
-        return cls(engine, card, tta=tta)
+        return cls(engine, card, tta=tta, settings=settings)
 
     # ------------------------------------------------------------------ core
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -134,14 +139,17 @@ class Predictor:
         x = resize_image(x, w, h, self.resize)
         return normalize(x, p.mean, p.std, p.scale)
 
-    def forward(self, batch: np.ndarray, network: Network | None = None) -> np.ndarray:
-        """N×C×h×w normalised input → N×K×h×w probabilities (averaged over flips with TTA).
+    def forward(
+        self, batch: np.ndarray, network: Network | None = None, tta: bool | None = None
+    ) -> np.ndarray:
+        """N×C×h×w normalised input → N×K×h×w probabilities (averaged over flips with TTA; default
+        :attr:`tta`).
 
         ``network`` is the network pass the flips go around (default: this predictor's backend); serving
         plugs its micro-batcher in here.
         """
         network = network or self.backend.probabilities
-        if not self.tta:
+        if not (self.tta if tta is None else tta):
             return network(batch)
         flips = [(), (3,), (2,), (2, 3)]
         stacked = np.concatenate([np.flip(batch, axis=f) if f else batch for f in flips], axis=0)
@@ -168,41 +176,36 @@ class Predictor:
         )
 
     def predict_proba_batch(
-        self, images: list[np.ndarray], network: Network | None = None
+        self, images: list[np.ndarray], network: Network | None = None, tta: bool | None = None
     ) -> list[np.ndarray]:
-        """Probabilities H×W×K float32 for each image (all images in one forward pass)."""
+        """Probabilities H×W×K float32 of each whole image resized to the model input (one forward pass)."""
         if not images:
             return []
         images = [load_image(im) for im in images]
         return self.probabilities_from_inputs(
-            [self.preprocess(im) for im in images], [im.shape[:2] for im in images], network
+            [self.preprocess(im) for im in images], [im.shape[:2] for im in images], network, tta
         )
 
     def probabilities_from_inputs(
-        self, inputs: list[np.ndarray], sizes: list[tuple[int, int]], network: Network | None = None
+        self,
+        inputs: list[np.ndarray],
+        sizes: list[tuple[int, int]],
+        network: Network | None = None,
+        tta: bool | None = None,
     ) -> list[np.ndarray]:
         """Inputs made by :meth:`preprocess` → probabilities H×W×K resized back to ``sizes`` (H, W); one forward."""
-        probs = self.forward(np.stack(inputs), network)
+        probs = self.forward(np.stack(inputs), network, tta)
         return [self._resize_back(p, int(h), int(w)) for p, (h, w) in zip(probs, sizes)]
 
     def predict_proba(self, image, network: Network | None = None) -> np.ndarray:
-        return self.predict_proba_batch([image], network)[0]
+        """Probabilities H×W×K of one image with this predictor's settings (see :meth:`predict`)."""
+        return self.predict(image, network).probabilities
 
-    def predict(self, image, network: Network | None = None) -> Prediction:
-        """Class-index mask and probabilities of one image (numpy / PIL / path); multi-label: one plane per class
-        (probability ≥ 0.5)."""
-        probs = self.predict_proba(image, network)
-        if self.multilabel:
-            return Prediction(probs >= DEFAULT_THRESHOLD, probs, list(self.classes), multilabel=True)
-        return Prediction(argmax(probs), probs, list(self.classes))
+    def predict(self, image, network: Network | None = None, settings=None) -> Prediction:
+        """Mask and probabilities of one image (numpy / PIL / path) with the inference settings (default: this
+        predictor's, i.e. the model card's): full_image or sliding_window, TTA, threshold and clean-up. A
+        multi-label model's mask has one plane per class."""
+        from unetkit.inference.modes import build_runner
 
-
-# The network pass a Predictor calls (the ``network`` argument of its methods): N×C×h×w normalised input →
-# N×K×h×w probabilities (softmax, or sigmoids for multi-label models). Default: the backend's ``probabilities``.
-Network = Callable[[np.ndarray], np.ndarray]
-
-
-def argmax(probs: np.ndarray) -> np.ndarray:
-    """H×W×K → H×W class indices (first maximum wins, as numpy/the original)."""
-    k = probs.shape[2]
-    return probs.argmax(axis=2).astype(np.uint8 if k <= 256 else np.uint16)
+        config = self.settings if settings is None else resolve_settings(self.card, settings)
+        return build_runner(config, None, self, network).predict(load_image(image))

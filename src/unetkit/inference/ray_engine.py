@@ -24,7 +24,7 @@ ACTOR_RETRIES = 2
 
 
 class _ModelActor:
-    """A Ray actor: the checkpoint loaded once, the mode built against the input project's meta."""
+    """A Ray actor: the checkpoint loaded once, the mode runner built against the input project's meta."""
 
     def __init__(self, checkpoint: str, options: dict, config, meta_json: dict, on_gpu: bool):
         from unetkit.inference.modes import build_runner
@@ -33,16 +33,20 @@ class _ModelActor:
 
         # Ray exposes an actor's GPU as cuda:0 (CUDA_VISIBLE_DEVICES)
         device = "cuda:0" if on_gpu else "cpu"
-        self.predictor = Predictor.from_checkpoint(checkpoint, device=device, gpu_device=0, **options)
-        self.mode = build_runner(config, ProjectMeta.from_json(meta_json), self.predictor)
+        self.predictor = Predictor.from_checkpoint(
+            checkpoint, device=device, gpu_device=0, settings=config, **options
+        )
+        self.runner = build_runner(config, ProjectMeta.from_json(meta_json), self.predictor)
 
     def run(self, items: list, batch_size: int) -> tuple[list, float]:
         """Annotations of ``items`` (one local batch group) and the seconds spent in the model."""
-        loaded = [(item, load_item(self.predictor, self.mode, self.mode.out_meta, item)) for item in items]
-        if self.mode.batchable:
-            return forward_group(self.predictor, self.mode, loaded, batch_size)
+        loaded = [
+            (item, load_item(self.predictor, self.runner, self.runner.out_meta, item)) for item in items
+        ]
+        if self.runner.batchable:
+            return forward_group(self.predictor, self.runner, loaded, batch_size)
         start = time.perf_counter()
-        anns = [apply_one(self.mode, item, *data) for item, data in loaded]
+        anns = [apply_one(self.runner, item, *data) for item, data in loaded]
         return anns, time.perf_counter() - start
 
 
@@ -56,7 +60,9 @@ class RayInference:
         self.options = dict(options or {})
         self.nodes = self.actors = 0
 
-    def __call__(self, predictor, mode, project, out_meta, writer, workers, batch_size, progress) -> RunStats:
+    def __call__(
+        self, predictor, runner, project, out_meta, writer, workers, batch_size, progress
+    ) -> RunStats:
         if not project.path.is_absolute():  # the actors run elsewhere: absolute paths only
             project = Project.read(project.path.resolve())
         items = list(project.items())

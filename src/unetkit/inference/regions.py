@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
+from unetkit import inference_config as cfg
 from unetkit.errors import ConfigError
-from unetkit.inference import config as cfg
 from unetkit.inference.tiling import Window
 
 

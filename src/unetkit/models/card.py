@@ -5,6 +5,11 @@ metadata of an exported ONNX file; the predictor, serving (``/v1/model``), expor
 The file keeps the original Supervisely layout ``{settings, out_classes, class_title_to_idx}`` (byte-compatible)
 and adds a ``unetkit`` section; a file without that section is an original Supervisely checkpoint (UNet V2 at
 ``settings.input_size``, ImageNet normalisation, bicubic resize). No torch here: a card can be read anywhere.
+
+``inference`` is how the model is meant to be applied (mode, window, overlap, blending, TTA, threshold,
+clean-up), in the schema of an inference config file (:mod:`unetkit.inference_config`): ``train`` writes what its
+config implies, ``auto`` what it chose, and every consumer (``Predictor``, ``infer``, ``serve``, ONNX export)
+reads it unless told otherwise. Cards without it (original checkpoints, older unetkit) hold None.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pydantic import (
 )
 
 from unetkit.errors import ConfigError, FormatError, json_path
+from unetkit.inference_config import InferenceConfig, parse_config
 from unetkit.models.class_map import ClassMap, ModelClass  # noqa: F401 - part of the card's API
 from unetkit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
@@ -75,6 +81,7 @@ class ModelCard(_Frozen):
     classes: ClassMap
     preprocessing: Preprocessing
     provenance: Provenance = Field(default_factory=Provenance)
+    inference: InferenceConfig | None = None  # how to apply the model (None: the consumer's own default)
     settings: dict = Field(default_factory=dict)  # the training config as the original saved it
     format_version: int = FORMAT_VERSION
     original: bool = False  # an original Supervisely checkpoint (no "unetkit" section)
@@ -124,6 +131,8 @@ class ModelCard(_Frozen):
             section["neutral"] = self.classes.neutral
         if self.classes.multilabel:
             section["multilabel"] = True
+        if self.inference is not None:
+            section["inference"] = self.inference.to_json()
         section.update(self.provenance.model_dump(exclude_none=True, exclude_defaults=True))
         return {
             "settings": self.settings,
@@ -205,6 +214,7 @@ class ModelCard(_Frozen):
             "classes": [c.model_dump() for c in self.classes.classes],
             "class_title_to_idx": dict(self.classes.class_title_to_idx),
             "original_supervisely": self.original,
+            "inference": None if self.inference is None else self.inference.to_json(),
             "provenance": self.provenance.model_dump(exclude_none=True),
         }
 
@@ -267,6 +277,7 @@ class _Section(BaseModel):
     pixel_type: PixelType = "uint8"
     neutral: str | None = None
     multilabel: bool = False
+    inference: dict | None = None  # an inference config (validated by unetkit.inference_config)
 
 
 class _OutClass(BaseModel):
@@ -307,6 +318,13 @@ class _ConfigFile(BaseModel):
                 original=True, path=path,
             )  # fmt: skip
         norm = section.normalization
+        inference = None
+        if section.inference is not None:
+            try:
+                inference = parse_config(section.inference, file="model card")
+            except ConfigError as exc:
+                where = "$.unetkit.inference" + (exc.json_path or "$").removeprefix("$")
+                raise FormatError(exc.message, json_path=where) from None
         return ModelCard(
             model=section.model,
             model_options=section.model_options,
@@ -326,6 +344,7 @@ class _ConfigFile(BaseModel):
                 pixel_type=section.pixel_type,
             ),
             provenance=Provenance.model_validate(section.model_extra or {}),
+            inference=inference,
             settings=self.settings,
             path=path,
         )

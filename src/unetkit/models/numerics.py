@@ -6,6 +6,13 @@
   (bf16 where the GPU supports it, else fp16 with a GradScaler in training), fp32 anywhere else.
 * ``off``: fp32. ``bf16``: bf16 autocast (+ channels_last on the CPU). ``fp16``: CUDA only (fp32 on a CPU).
 
+"Native bf16" (:func:`cpu_native_bf16`, decided by :func:`native_bf16_from`) needs the CPU flag ``avx512_bf16`` or
+``amx_bf16`` *and* that torch may use it: ``ATEN_CPU_CAPABILITY`` set to anything but an avx512 value (``avx2``,
+``default`` …), or a oneDNN cap ``ONEDNN_MAX_CPU_ISA`` (older spelling ``DNNL_MAX_CPU_ISA``) below
+``AVX512_CORE_BF16`` (``AVX2``, ``AVX512_CORE`` …), make torch compute like a CPU without it, where bf16 is emulated
+and slow. ``UNETKIT_CPU_BF16=1`` / ``=0`` overrides all of that (native / not native). :func:`cpu_description`
+reports what torch and oneDNN use, for benchmarks.
+
 Losses, metrics and sliding-window accumulators stay fp32: callers cast logits with ``.float()``.
 """
 
@@ -15,8 +22,10 @@ import contextlib
 import copy
 import functools
 import logging
+import os
+import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,29 +38,115 @@ COMPILE_MODES = ("off", "on", "auto")
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16): bf16 autocast then pays."""
+#: The oneDNN ISA caps (``ONEDNN_MAX_CPU_ISA`` values) at or above ``AVX512_CORE_BF16``: bf16 stays native. Lower
+#: ones (``SSE41``, ``AVX``, ``AVX2``, ``AVX2_VNNI``, ``AVX2_VNNI_2``, ``AVX512_CORE``, ``AVX512_CORE_VNNI``,
+#: the old ``AVX512_MIC*``) and unknown values mean emulated bf16. ``ALL`` and ``DEFAULT`` are no cap.
+ONEDNN_BF16_CAPS = frozenset(
+    {
+        "AVX512_CORE_BF16",
+        "AVX10_1_512",
+        "AVX512_CORE_FP16",
+        "AVX10_1_512_AMX",
+        "AVX512_CORE_AMX",
+        "AVX10_1_512_AMX_FP16",
+        "AVX512_CORE_AMX_FP16",
+        "AVX10_2_512",
+        "AVX10_2_512_AMX_2",
+    }
+)
+_ONEDNN_NO_CAP = ("", "ALL", "DEFAULT")
+_OVERRIDE = "UNETKIT_CPU_BF16"
+_ISA_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def native_bf16_from(env: Mapping[str, str], flags: Iterable[str]) -> bool:
+    """Whether bf16 is native given environment variables ``env`` and CPU ``flags`` (``/proc/cpuinfo`` names).
+
+    In order: ``UNETKIT_CPU_BF16`` = 1 / 0 decides alone; ``ATEN_CPU_CAPABILITY`` other than an avx512 value
+    (``avx2``, ``default``, ``zen`` …) means not native; ``ONEDNN_MAX_CPU_ISA`` (else ``DNNL_MAX_CPU_ISA``, which
+    oneDNN reads when the first is unset) below ``AVX512_CORE_BF16`` or unknown means not native; otherwise the
+    flags decide (``avx512_bf16`` or ``amx_bf16``). Values are case-insensitive; empty counts as unset."""
+    override = env.get(_OVERRIDE, "").strip().lower()
+    if override in _TRUE:
+        return True
+    if override in _FALSE:
+        return False
+    if override:
+        log.warning("%s=%r is neither 0 nor 1; ignored", _OVERRIDE, env[_OVERRIDE])
+    aten = env.get("ATEN_CPU_CAPABILITY", "").strip().lower()
+    if aten and not aten.startswith("avx512"):
+        return False
+    cap = (env.get("ONEDNN_MAX_CPU_ISA", "").strip() or env.get("DNNL_MAX_CPU_ISA", "").strip()).upper()
+    if cap not in _ONEDNN_NO_CAP and cap not in ONEDNN_BF16_CAPS:
+        return False
+    return any(flag in _BF16_FLAGS for flag in flags)
+
+
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags: ``torch.cpu.get_capabilities()`` where it exists (torch's cpuinfo), else the
+    kernel's ``/proc/cpuinfo`` flags; empty when neither can be read."""
     caps = getattr(torch.cpu, "get_capabilities", None)
     if caps is not None:
         try:
-            found = caps()
-            return any(bool(found.get(flag)) for flag in _BF16_FLAGS)
+            return frozenset(name for name, value in caps().items() if value is True)
         except Exception:  # noqa: BLE001 - an old or odd build: read the kernel's flags instead
             pass
-    return cpu_flags_have_bf16(Path("/proc/cpuinfo"))
+    return _proc_flags(Path("/proc/cpuinfo"))
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16) and torch is allowed to (see
+    :func:`native_bf16_from`): bf16 autocast then pays. Decided once per process, from ``os.environ``."""
+    return native_bf16_from(os.environ, cpu_flags())
+
+
+def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The ``model name`` of ``/proc/cpuinfo`` (else what :mod:`platform` knows)."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_description() -> dict:
+    """What the CPU computes with, for benchmark reports: ``cpu`` (model name), ``torch_isa``
+    (``torch.backends.cpu.get_cpu_capability()``, the ISA of ATen's own kernels), ``env`` (the ISA variables
+    that are set: ``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``, ``DNNL_MAX_CPU_ISA``, ``UNETKIT_CPU_BF16`` and
+    MKL's ``MKL_ENABLE_INSTRUCTIONS``), ``bf16_flags`` (the CPU's bf16 flags) and ``native_bf16``."""
+    try:
+        isa = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # noqa: BLE001 - an old build without it
+        isa = "unknown"
+    names = (*_ISA_ENV, _OVERRIDE, "MKL_ENABLE_INSTRUCTIONS")
+    return {
+        "cpu": cpu_model_name(),
+        "torch_isa": isa,
+        "env": {name: os.environ[name] for name in names if os.environ.get(name)},
+        "bf16_flags": sorted(set(_BF16_FLAGS) & cpu_flags()),
+        "native_bf16": cpu_native_bf16(),
+    }
 
 
 def cpu_flags_have_bf16(cpuinfo: Path) -> bool:
     """Whether a ``/proc/cpuinfo``-style file lists ``avx512_bf16`` or ``amx_bf16`` among its flags."""
+    return bool(_proc_flags(cpuinfo) & set(_BF16_FLAGS))
+
+
+def _proc_flags(cpuinfo: Path) -> frozenset[str]:
+    """The first ``flags`` line of a ``/proc/cpuinfo``-style file (empty when unreadable)."""
     try:
         text = cpuinfo.read_text()
     except OSError:
-        return False
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags") and ":" in line:
-            return any(flag in line.split(":", 1)[1].split() for flag in _BF16_FLAGS)
-    return False
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ class ServingEngine:
 
     # -------------------------------------------------------------- modern API
     def predict(self, image: np.ndarray, network: Network):
-        """A :class:`Prediction` (mask H×W, probabilities H×W×K) of one image; ``network`` = the batched network."""
+        """A :class:`Prediction` (mask H×W, probabilities H×W×K) of one image with the model card's inference
+        settings, as ``infer`` and ``Predictor.predict`` make it; ``network`` = the batched network."""
         return self.predictor.predict(image, network)
 
     def prediction_to_annotation(self, prediction) -> dict:
@@ -97,26 +98,33 @@ class ServingEngine:
                 "In order to perform inference with annotation you must specify the appropriate project meta.",
                 json_path="$.meta",
             )
-        mode = build_runner(config, meta, self.predictor, network)
+        runner = build_runner(config, meta, self.predictor, network)
         if ann_json is not None:  # the size first: bitmaps are bounded by it before they are decoded
             height, width = parse_size(ann_json, "annotation")
             check_annotation(image, Annotation(height, width))
-        ann = None if ann_json is None else Annotation.from_json(ann_json, mode.out_meta, file="annotation")
-        return mode.apply(image, ann).to_json()  # an annotation of another size → FormatError
+        ann = None if ann_json is None else Annotation.from_json(ann_json, runner.out_meta, file="annotation")
+        return runner.apply(image, ann).to_json()  # an annotation of another size → FormatError
 
     def out_meta(self, meta_json: dict | None, mode_json: dict | None) -> dict:
         """Original `/model/get_out_meta`: input meta + renamed model classes (+ mode classes)."""
-        mode = build_runner(self._config(mode_json), self._meta(meta_json), self.predictor)
-        return mode.out_meta.to_json()
+        runner = build_runner(self._config(mode_json), self._meta(meta_json), self.predictor)
+        return runner.out_meta.to_json()
 
-    @staticmethod
-    def _config(mode_json: dict | None):
-        """The request's ``mode`` part: the inference-config defaults, full_image with suffix ``_model`` when
-        absent (docs/original-behaviour.md, "Deploy protocol")."""
-        from unetkit.inference.config import parse_config
+    def _config(self, mode_json: dict | None):
+        """The request's ``mode`` part. A mode that names no ``name`` is applied over the model card's inference
+        settings, with the deploy suffix ``_model`` (the card decides the mask, the protocol the class names);
+        an original Supervisely checkpoint (no settings) keeps the original default, full_image with suffix
+        ``_model`` (docs/original-behaviour.md, "Deploy protocol")."""
+        from unetkit.inference_config import merge, parse_config
 
+        mode = dict(mode_json or {})
+        card_settings = self.card.inference
+        if "name" not in mode and card_settings is not None:
+            base = card_settings.to_json()["mode"]
+            base["model_classes"] = base["model_tags"] = {"add_suffix": DEPLOY_SUFFIX}
+            mode = merge(base, mode)
         try:
-            return parse_config({"model": {}, "mode": mode_json or {}}, default_suffix=DEPLOY_SUFFIX)
+            return parse_config({"model": {}, "mode": mode}, default_suffix=DEPLOY_SUFFIX)
         except ConfigError as exc:  # paths relative to the `mode` part itself
             path = "$" + (exc.json_path or "$.mode").removeprefix("$.mode")
             raise ConfigError(exc.message, file="mode", json_path=path) from None

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from unetkit.errors import ConfigError, UnetkitError
+from unetkit.inference_config import InferenceConfig
 from unetkit.models import create_model
 from unetkit.models.card import ModelCard, Provenance
 from unetkit.models.checkpoint import load_state_dict_flexible, load_state_file, save_checkpoint
@@ -102,6 +103,7 @@ class Trainer:
             in_channels=getattr(self.model, "in_channels", 3),
             classes=self.indexing,
             preprocessing=prep.preprocessing,
+            inference=InferenceConfig(),  # what a plain run implies: the original's full_image at the input size
             settings=cfg.settings(),
         )
         if self.state is not None:

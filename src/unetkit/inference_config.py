@@ -1,5 +1,9 @@
 """Inference task config: `model.gpu_device`, `mode` with every mode's settings and defaults.
 
+One schema for an inference config file and for the inference settings a model card carries
+(:attr:`unetkit.models.card.ModelCard.inference`): a card's settings can be saved, edited and passed back with
+``--config``. No torch here (the card reads it).
+
 Original behaviour: docs/original-behaviour.md, "Inference config".
 
 Loading order, as the original: a config without a ``model`` key is the v1 (2018) layout and is converted first
@@ -129,6 +133,7 @@ class _ModeBase(_Strict):
     # binary models: foreground where p >= threshold; multi-label: one number, or {model class title: number}
     threshold: float | dict[str, float] | None = None
     postprocess: dict[str, ClassCleanup] = {}  # model class title -> clean-up
+    tta: bool = False  # average over horizontal/vertical flips (4x the compute)
 
     @field_validator("threshold")
     @classmethod
@@ -181,6 +186,16 @@ class InferenceConfig(_Strict):
     model: ModelSection = ModelSection()
     mode: Mode = FullImageMode(model_classes=Renamer(add_suffix=DEFAULT_MODEL_SUFFIX))
 
+    def to_json(self) -> dict:
+        """The config as a file holds it (what ``parse_config`` reads back to an equal config)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def with_mode(self, **changes) -> InferenceConfig:
+        """A copy whose mode has ``changes`` (e.g. ``tta=True``), validated again."""
+        doc = self.to_json()
+        doc["mode"] = {**doc["mode"], **changes}
+        return parse_config(doc, file=self.source)
+
 
 def convert_v1(raw: dict) -> dict:
     """The original's `maybe_convert_from_v1_inference_task_config` (no-op when a ``model`` key exists)."""
@@ -195,11 +210,12 @@ def convert_v1(raw: dict) -> dict:
     return {"mode": mode, "model": model}
 
 
-def _merge(base: dict, update: dict) -> dict:
+def merge(base: dict, update: dict) -> dict:
+    """``update`` over ``base``, nested objects merged key by key (new dicts; the inputs are left as they are)."""
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -212,7 +228,7 @@ def effective_mode(user_mode: dict, *, default_suffix: str = DEFAULT_MODEL_SUFFI
     if name == "full_image":
         merged["model_classes"] = {"add_suffix": default_suffix}
         merged["model_tags"] = {"add_suffix": default_suffix}
-    return _merge(merged, user_mode)
+    return merge(merged, user_mode)
 
 
 def parse_config(
@@ -241,7 +257,7 @@ def parse_config(
         )
     doc = {**doc, "mode": effective_mode(mode, default_suffix=default_suffix)}
     if isinstance(doc.get("model"), dict):
-        doc["model"] = _merge({"gpu_device": 0}, doc["model"])
+        doc["model"] = merge({"gpu_device": 0}, doc["model"])
     try:
         config = validate_config(InferenceConfig, doc, file=file)
     except ConfigError as exc:
