@@ -19,6 +19,12 @@ milesial: its `train.py` runs unchanged in a child process (its optional imports
 ``--milesial-size``² (scale 1, no validation split), batch ``--batch``, its defaults otherwise (fp32, RMSprop,
 2 loader workers); unetkit trains the same 31 M U-Net on the same files with its defaults (``amp: auto``). Both
 rates are images/s after the first step; the pairs are interleaved.
+
+The output starts with the CPU, the ISA torch and oneDNN use, their caps (``ATEN_CPU_CAPABILITY``,
+``ONEDNN_MAX_CPU_ISA``) and whether bf16 is native, and the cores' fp32 peak (``benchmarks/machine.py``); each model
+then gets its FLOPs per training step (``FlopCounterMode`` on one forward + backward of the model and batch) and
+each mode's achieved training GFLOP/s (forward + backward + optimizer step) as a fraction of that peak. Set
+``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` to measure like an AVX2 CPU.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from machine import achieved, add_peak_arguments, flops_line, fp32_peak, isa_lines, train_step_flops
 from ratios import interleaved_pairs, machine_line, spread
 
 from unetkit.models import create_model
@@ -118,7 +125,7 @@ def contenders(
     return out
 
 
-def speed(model_name: str, size: int, args, device) -> dict:
+def speed(model_name: str, size: int, args, device, peak=None) -> dict:
     params = sum(p.numel() for p in create_model(model_name, 2).parameters()) / 1e6
     print(f"\n{model_name} ({params:.1f} M) at {size}², batch {args.batch}, {args.steps} steps per measurement, "
           f"{args.rounds} rounds")  # fmt: skip
@@ -139,6 +146,15 @@ def speed(model_name: str, size: int, args, device) -> dict:
         print(f"  {c.name:<20}{row['train']['median_img_s']:>12.2f}{row['infer']['median_img_s']:>12.2f}   "
               f"{spread(row['train']['ratios'])} | {spread(row['infer']['ratios'])}")  # fmt: skip
         result[c.name] = row
+    fp32 = runners[0]
+    forward, backward = train_step_flops(fp32.model, fp32.x, fp32.y, fp32.crit)
+    per_image = (forward + backward) / args.batch
+    print(f"  {flops_line(forward, backward, args.batch)}")
+    print("  training (forward + backward + optimizer step), achieved:")
+    for c in runners:
+        result[c.name]["train"]["gflop_s"] = per_image * result[c.name]["train"]["median_img_s"] / 1e9
+        print(f"    {c.name:<20}{achieved(per_image, result[c.name]['train']['median_img_s'], peak)}")
+    result["flops"] = {"forward": forward, "backward": backward, "per_image": per_image}
     return result
 
 
@@ -281,17 +297,22 @@ def main() -> int:
     ap.add_argument("--milesial-epochs", type=int, default=1)
     ap.add_argument("--milesial-pairs", type=int, default=3)
     ap.add_argument("--json", type=Path, help="write the figures here")
+    add_peak_arguments(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", UserWarning)
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     print(machine_line(args.threads))
+    lines, onednn = isa_lines(resolve_numerics("auto", "cpu").label)
+    peak = fp32_peak(onednn, args.peak_ghz, args.threads) if device.type == "cpu" else None
+    for line in [*lines, *([peak.line()] if peak else [])]:
+        print(line)
     print(f"device {device}; amp auto here = {resolve_numerics('auto', device).label}")
-    results: dict = {"speed": {}}
+    results: dict = {"speed": {}, "peak_gflop_s": peak.gflops if peak else None, "isa": lines}
     if args.models != "none":
         for spec in args.models.split(","):
             name, _, size = spec.partition("@")
-            results["speed"][spec] = speed(name, int(size or 256), args, device)
+            results["speed"][spec] = speed(name, int(size or 256), args, device, peak)
     if args.accuracy:
         results["accuracy"] = accuracy()
     if args.milesial:

@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +29,14 @@ from pathlib import Path
 import torch
 from infer_throughput import make_checkpoint
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test suite's local Ray cluster
+from ray_local import LocalRayCluster  # noqa: E402
 from unetkit.demo.pipeline import write_sample_project
 from unetkit.dtl.executor import load_inputs, run_graph
 from unetkit.dtl.graph import build_graph
 from unetkit.inference import InferenceConfig, Predictor
 from unetkit.inference.batch import infer_project
 from unetkit.inference.ray_engine import RayInference
-from unetkit.ray_local import LocalRayCluster
 
 GRAPH = [
     {"action": "data", "src": ["bench/*"], "dst": "$s", "settings": {"classes_mapping": "default"}},

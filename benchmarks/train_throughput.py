@@ -9,6 +9,11 @@ and times its steady state (the epochs after the first, whose samples come from 
 ``--steps`` steps), the ceiling side times as many steps on tensors in memory with the same numerics (amp mode,
 channels_last). The ratio of each pair is end-to-end / ceiling; the median over the pairs is the figure (it
 cannot honestly exceed 1 by more than the noise), printed with its min and max.
+
+The output starts with the CPU, the ISA torch and oneDNN use, their caps (``ATEN_CPU_CAPABILITY``,
+``ONEDNN_MAX_CPU_ISA``), whether bf16 is native and the cores' fp32 peak (``benchmarks/machine.py``; ``--peak-ghz``
+sets its clock), and ends with the achieved GFLOP/s of both sides (forward + backward + optimizer step; the FLOPs
+are ``FlopCounterMode``'s count of one forward + backward of the model on a batch) as a fraction of that peak.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from machine import achieved, add_peak_arguments, flops_line, fp32_peak, isa_lines, train_step_flops
 from ratios import interleaved_pairs, machine_line, spread
 
 from unetkit.models import create_model
@@ -66,6 +72,16 @@ def ceiling(model_name, options, size, batch, steps, device, amp) -> float:
     return steps * batch / (time.perf_counter() - t)
 
 
+def step_flops(model_name, options, size, batch, device) -> tuple[int, int]:
+    """(forward, backward) FLOPs of one training step of the model on a batch like the ceiling's."""
+    torch.manual_seed(0)
+    model = create_model(model_name, 2, **options).to(device)
+    crit, _ = build_criterion("auto", 2, 2)
+    x = torch.randn(batch, 3, size, size, device=device)
+    y = torch.randint(0, 2, (batch, size, size), device=device)
+    return train_step_flops(model, x, y, crit)
+
+
 def end_to_end(
     project_path: Path, cfg: dict, run_dir: Path, n_train: int, batch: int
 ) -> tuple[float, float, int]:
@@ -95,6 +111,7 @@ def main() -> None:
     ap.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"])
     ap.add_argument("--gpu", type=int, default=0, help="CUDA id when CUDA is available")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    add_peak_arguments(ap)
     args = ap.parse_args()
     if args.pairs < 5 or args.steps < 50:
         ap.error("--pairs must be >= 5 and --steps >= 50 (fewer do not give a ratio to trust)")
@@ -102,6 +119,14 @@ def main() -> None:
     options = json.loads(args.options)
     device = torch.device("cuda", args.gpu) if torch.cuda.is_available() else torch.device("cpu")
     warnings.simplefilter("ignore", UserWarning)
+    numerics = resolve_numerics(args.amp, device)
+    print(machine_line(args.threads))
+    lines, onednn = isa_lines(resolve_numerics("auto", "cpu").label)
+    peak = fp32_peak(onednn, args.peak_ghz, args.threads) if device.type == "cpu" else None
+    for line in [*lines, *([peak.line()] if peak else [])]:
+        print(line, flush=True)
+    forward, backward = step_flops(args.model, options, args.size, args.batch, device)
+    per_image = (forward + backward) / args.batch
 
     tmp = Path(tempfile.mkdtemp(prefix="unetkit-bench-"))
     try:
@@ -128,8 +153,6 @@ def main() -> None:
         def ceil(k: int) -> float:
             return ceiling(args.model, options, args.size, args.batch, steady_steps, device, args.amp)
 
-        numerics = resolve_numerics(args.amp, device)
-        print(machine_line(args.threads))
         print(f"model {args.model} {options}, {args.size}×{args.size}, batch {args.batch}, {n_train} CHASE DB1 "
               f"images, amp {args.amp} ({numerics.label}), data_workers {args.workers}, device {device}; "
               f"{args.pairs} interleaved pairs of {steady_steps} steady steps (end-to-end / ceiling images/s)")  # fmt: skip
@@ -144,6 +167,9 @@ def main() -> None:
     print(f"  ceiling (forward+loss+backward+step in memory): median {med(pairs.second):8.2f} images/s")
     print(f"  ratio steady / ceiling: {spread(pairs.ratios)}")
     print(f"  ratio epoch 1 / ceiling: {spread(cold_ratios)}")
+    print(f"  {flops_line(forward, backward, args.batch)}")
+    print(f"  achieved, ceiling (median): {achieved(per_image, med(pairs.second), peak)}")
+    print(f"  achieved, end-to-end steady state (median): {achieved(per_image, med(pairs.first), peak)}")
 
 
 if __name__ == "__main__":

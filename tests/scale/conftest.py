@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from unetkit.ray_local import LocalRayCluster
+from ray_local import LocalRayCluster
 
 
 def require_ray():

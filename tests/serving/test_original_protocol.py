@@ -30,7 +30,7 @@ def expected(predictor, mode: dict | None, ann=None, meta=None) -> dict:
     """What the original does: the mode dict with deploy defaults, applied by a direct predictor call."""
     from unetkit.serving.engine import ServingEngine
 
-    config = ServingEngine._config(mode)
+    config = ServingEngine(predictor)._config(mode)
     return build_runner(config, meta, predictor).apply(IMG, ann).to_json()
 
 

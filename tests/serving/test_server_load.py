@@ -141,7 +141,7 @@ def test_real_supervisely_item_through_the_original_protocol(server, predictor, 
     got = r.json()
 
     meta = ProjectMeta.from_json(json.loads(meta_bytes))
-    inference_mode = build_runner(ServingEngine._config(mode), meta, predictor)
+    inference_mode = build_runner(ServingEngine(predictor)._config(mode), meta, predictor)
     ann = Annotation.from_json(json.loads(ann_bytes), inference_mode.out_meta)
     image = decode_image(image_bytes, max_pixels=10**7)
     assert got == inference_mode.apply(image, ann).to_json()

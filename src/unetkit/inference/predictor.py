@@ -69,6 +69,10 @@ class Predictor:
         """Whether :meth:`forward` averages over flips by default (this predictor's settings, or the override)."""
         return self.tta_for(self.settings.mode)
 
+    @tta.setter
+    def tta(self, value: bool | None) -> None:
+        self.tta_override = value
+
     def tta_for(self, mode) -> bool:
         """TTA for a run of ``mode`` (an inference config's mode): the ``tta`` argument if given, else the mode's."""
         return mode.tta if self.tta_override is None else self.tta_override
