@@ -33,16 +33,13 @@ def device_name() -> str:
 
 
 def evaluate_run(run: Path, test: Path, out: Path) -> dict:
-    from unetkit.inference import Predictor, parse_config
+    from unetkit.inference import Predictor
     from unetkit.inference.batch import infer_project
     from unetkit.inference.evaluate import evaluate_projects
-    from unetkit.models.checkpoint import read_card
 
-    plan = read_card(run).provenance.plan
-    config = json.loads(json.dumps(plan["inference"]))
-    config["mode"]["save_probabilities"] = True
-    predictor = Predictor.from_checkpoint(run, tta=bool(plan["tta"]))
-    infer_project(predictor, test, out, parse_config(config), progress=False)
+    predictor = Predictor.from_checkpoint(run)  # the run's own settings (the card's), probabilities kept
+    config = predictor.settings.with_mode(save_probabilities=True)
+    infer_project(predictor, test, out, config, progress=False)
     m = evaluate_projects(test, out)
     return m
 

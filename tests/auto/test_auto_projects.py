@@ -89,7 +89,8 @@ def test_auto_runs_end_to_end_within_its_budget(make, tmp_path):
         result.seconds <= 1.5 * budget
     )  # the strict ±20 % check is test_auto_run.py (a loaded CI is noisier)
     card = read_card(tmp_path / "run")
-    assert (tmp_path / "run" / "report.html").is_file() and card.provenance.plan["inference"]
+    assert (tmp_path / "run" / "report.html").is_file() and card.inference.mode.name == "sliding_window"
+    assert card.provenance.plan["patch"] == result.plan.patch  # the plan, once
     if make is overlapping:
         assert result.plan.multilabel and card.classes.multilabel
         assert all(s["option"] == "tta" or s["option"].startswith("threshold[") for s in result.choices.steps)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 
 import torch
 
@@ -49,9 +50,16 @@ def resolve_device(device: str) -> torch.device:
 
 
 def plan_project(
-    project_dir, *, budget: str | float = "60m", device: str = "auto", folds: int | None = None, seed: int = 0
+    project_dir,
+    *,
+    budget: str | float = "60m",
+    device: str = "auto",
+    folds: int | None = None,
+    seed: int = 0,
+    scratch=None,
 ) -> Plan:
-    """Fingerprint a project and derive its plan (docs/auto.md, "Rules")."""
+    """Fingerprint a project and derive its plan (docs/auto.md, "Rules"). The training probe runs in a hidden
+    folder inside ``scratch`` (default: the system's temporary folder), removed when it ends."""
     budget_s = parse_budget(budget)
     dev = resolve_device(device)
     started = time.time()
@@ -80,7 +88,10 @@ def plan_project(
     # about 2 % of the budget on the real pipeline (6 to 400 steps) measures the step time within a few percent
     steps = int(min(400, max(6, 0.02 * budget_s / (1.3 * speed.train_step_s))))
     holdout = {"train": repeated(holdout["train"], batch), "val": holdout["val"]}
-    training = probe_training(project_dir, training_config(stub, len(holdout["train"])), holdout, steps)
+    config = training_config(stub, len(holdout["train"]))
+    with warnings.catch_warnings():  # the plan's device: no CUDA warning on a CPU plan
+        warnings.filterwarnings("ignore", "CUDA is not available", UserWarning)
+        training = probe_training(project_dir, config, holdout, steps, scratch=scratch)
     speed = dataclasses.replace(speed, planning_s=time.time() - started)
     return make_plan(fp, budget_s=budget_s, speed=speed, training=training, probe_val_images=len(holdout["val"]),
                      folds=folds, **common)  # fmt: skip

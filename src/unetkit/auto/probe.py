@@ -105,23 +105,24 @@ class TrainingSpeed:
     startup_s: float  # per training run: reading the project, building the model and loaders
 
 
-def probe_training(project_dir, config: dict, split: dict, steps: int = 12) -> TrainingSpeed:
-    """Run the real training pipeline for ``steps`` iterations (one validation at the end) in a scratch folder
-    and time it: the metrics log stamps every iteration."""
+def probe_training(project_dir, config: dict, split: dict, steps: int = 12, scratch=None) -> TrainingSpeed:
+    """Run the real training pipeline for ``steps`` iterations (one validation at the end) in a hidden scratch
+    folder inside ``scratch`` (default: the system's temporary folder) and time it: the metrics log stamps every
+    iteration. The folder is removed afterwards (an ``auto --resume`` removes one a kill left)."""
     import shutil
     import tempfile
     from pathlib import Path
 
     from unetkit.training import train
 
-    scratch = Path(tempfile.mkdtemp(prefix="unetkit-probe-"))
+    scratch = Path(tempfile.mkdtemp(prefix=".probe-", dir=scratch))
     per_epoch = max(1, -(-len(split["train"]) // config["batch_size"]["train"]))
     epochs = max(2, -(-steps // per_epoch))
     config = {**config, "epochs": epochs, "val_every": epochs}  # one validation, at the end
     config["unetkit"] = {**config["unetkit"], "log_every": 1}
     try:
         started = time.perf_counter()
-        result = train(project_dir, config, scratch / "run", progress=False, split=split)
+        result = train(project_dir, config, scratch / "run", progress=False, split=split, quiet=True)
         wall = time.perf_counter() - started
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

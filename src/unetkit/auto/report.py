@@ -99,8 +99,21 @@ def _table(rows: list[tuple], header: tuple) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(run, plan, choices, oof, histories, splits, project, classes) -> None:
-    """Write ``run/report.html`` (atomically)."""
+def _time_table(sessions: list[float], budget_s: float) -> str:
+    """Wall-clock time per session: before a kill, after it (a resumed run), and in all against the budget."""
+    if len(sessions) == 1:
+        rows = [("wall-clock time", f"{sessions[0]:.1f} s")]
+    else:
+        rows = [(f"session {i + 1} ({'before the kill' if i < len(sessions) - 1 else 'after the kill'})",
+                 f"{s:.1f} s") for i, s in enumerate(sessions)]  # fmt: skip
+        rows[0] = (f"session 1 (before {'a' if len(sessions) > 2 else 'the'} kill)", f"{sessions[0]:.1f} s")
+    rows.append(("in all / budget", f"{sum(sessions):.1f} s / {budget_s:.0f} s"))
+    return _table(rows, ("session", "wall-clock"))
+
+
+def write_report(run, plan, choices, oof, histories, splits, project, classes, *, sessions=None) -> None:
+    """Write ``run/report.html`` (atomically). ``sessions``: the wall-clock seconds of each session of the run
+    (more than one when it was resumed after a kill)."""
     neutral = classes.neutral_index
     fp = plan.fingerprint
     parts = [f"<h1>unetkit auto — {html.escape(str(project.path.name))}</h1>"]
@@ -113,6 +126,8 @@ def write_report(run, plan, choices, oof, histories, splits, project, classes) -
         ("measure", "value")))  # fmt: skip
     plan_rows = [(k, json.dumps(v)) for k, v in plan.model_dump(mode="json").items() if k != "fingerprint"]
     parts.append("<h2>Plan</h2>" + _table(plan_rows, ("setting", "value")))
+    if sessions:
+        parts.append("<h2>Time</h2>" + _time_table(sessions, plan.budget_s))
     parts.append("<h2>Training curves per fold</h2>" + _curves(histories))
     parts.append(
         "<h2>Choices on out-of-fold predictions</h2>"

@@ -6,11 +6,16 @@ best checkpoint, or the ensemble of the folds), whose model card carries the pla
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 import shutil
+import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +32,7 @@ from unetkit.auto.planner import (
     validation_reserve,
 )
 from unetkit.auto.select import Choices, OutOfFold, choose, choose_multilabel
-from unetkit.errors import ConfigError
+from unetkit.auto.state import begin, finish
 from unetkit.inference_config import parse_config
 from unetkit.models.card import ClassMap, Provenance
 from unetkit.project import Project, rasterize, read_pixels
@@ -38,13 +43,19 @@ log = logging.getLogger("unetkit.auto")
 GUARD = 1.05  # training stops at 105 % of its planned time even if the probe was optimistic
 
 
-@dataclass
+@dataclass(repr=False)
 class AutoResult:
     run_dir: Path
     plan: Plan
     choices: Choices
     model_dir: Path
     seconds: float
+
+    def __repr__(self) -> str:
+        return (
+            f"AutoResult(model_dir={str(self.model_dir)!r}, folds={self.plan.folds}, "
+            f"dice={self.choices.dice:.4f}, minutes={self.seconds / 60:.1f})"
+        )
 
 
 def on_disk(array: np.ndarray, path: Path, dtype) -> np.ndarray:
@@ -141,22 +152,37 @@ def auto(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    resume: bool = False,
+    on_phase: Callable[[str], None] | None = None,
 ) -> AutoResult:
-    """Plan (unless given a plan), train, choose and report within the budget (see docs/auto.md)."""
+    """Plan (unless given a plan), train, choose and report within the budget (see docs/auto.md).
+
+    ``resume``: continue the killed run in ``out_dir``: finished folds are kept, the current fold continues from its
+    last checkpoint on the recorded plan, then selection and report run; the budget counts the time spent before.
+    ``on_phase`` is called with each phase's name as it starts (``plan``, ``fold 0``…, ``select``, ``report``)."""
     from unetkit.auto.report import write_report
     from unetkit.training import train
+    from unetkit.training.charts import read_metrics
 
-    started = time.time()
     run = Path(out_dir)
-    if run.exists() and (not run.is_dir() or any(run.iterdir())):
-        raise ConfigError("the output folder exists and is not empty", file=run)
-    if isinstance(plan, (str, Path)):
-        plan = Plan.read(plan)
-    given = plan is not None
-    if plan is None:
-        plan = plan_project(project_dir, budget=budget, device=device, folds=folds, seed=seed)
-    atomic.make_folder(run)
-    plan.write(run / "plan.json")
+    state = begin(run, resume)
+    started = time.time() - state.seconds_before  # the budget's clock: sessions before a kill count
+    say = _phases(progress, on_phase)
+    if state.phase == "done":
+        say("done", "the run is already complete")
+        return _completed(run, state, started)
+    say("plan", "resuming: reading the recorded plan" if (run / "plan.json").is_file() else "")
+    if (run / "plan.json").is_file():
+        plan, given = Plan.read(run / "plan.json"), state.given_plan
+    else:
+        if isinstance(plan, (str, Path)):
+            plan = Plan.read(plan)
+        given = state.given_plan = plan is not None
+        if plan is None:
+            plan = plan_project(
+                project_dir, budget=budget, device=device, folds=folds, seed=seed, scratch=run
+            )
+        plan.write(run / "plan.json")
     project = Project.read(project_dir)
     names = [f"{it.dataset}/{it.name}" for it in project.items()]
     splits = make_folds(names, plan.folds, plan.seed, plan.holdout_fraction)
@@ -165,6 +191,15 @@ def auto(
     train_end = started + planned  # the planned end of training; a guard stops it at GUARD × planned
     fold_ckpts, histories, steps = [], [], list(plan.fold_iterations or [])
     for i, split in enumerate(splits):
+        fold_dir = run / "folds" / str(i)
+        if i < len(state.folds):  # finished before a kill: never trained again
+            fold_ckpts.append(run / state.folds[i]["best"])
+            histories.append(read_metrics(fold_dir / "metrics.jsonl"))
+            if len(steps) <= i:
+                steps.append(state.folds[i]["steps"])
+            continue
+        state.enter(run, f"fold {i}")
+        say(f"fold {i}", f"training fold {i + 1} of {len(splits)}")
         started_fold = time.time()
         left = len(splits) - i
         fold_end = started_fold + (train_end - started_fold) / left
@@ -176,16 +211,22 @@ def auto(
         if not fixed:
             at = max(1, config["unetkit"]["scheduler"]["hold_iters"])
             refit = Refit(at, fold_end, validation_reserve(plan, len(split["val"])), plan.validations)
-        result = train(project_dir, config, run / "folds" / str(i), progress=progress, split=fold,
-                       deadline=deadline, refit=refit)  # fmt: skip
+        again = resume and fold_dir.is_dir() and any(fold_dir.iterdir())
+        with on_planned_device(plan.device):
+            result = train(project_dir, config, fold_dir, progress=progress, split=fold, deadline=deadline,
+                           refit=refit, resume=again)  # fmt: skip
         if len(steps) <= i:
             refits = [r["total_iterations"] for r in result.records if r.get("type") == "refit"]
             per_epoch = math.ceil(len(fold["train"]) / plan.batch_size)
             steps.append(refits[-1] if refits else config["epochs"] * per_epoch)
         fold_ckpts.append(result.best_checkpoint)
         histories.append(result.records)
+        state.folds.append({"best": str(result.best_checkpoint.relative_to(run)), "steps": steps[i]})
+        state.write(run)
     plan = plan.model_copy(update={"fold_iterations": steps})
     plan.write(run / "plan.json")  # with the steps each fold ran: the plan reproduces this run
+    state.enter(run, "select")
+    say("select", "choosing threshold, clean-up and TTA on out-of-fold predictions")
     classes = read_classes(fold_ckpts[0])
     oof: list[OutOfFold] = []
     scratch = Path(tempfile.mkdtemp(prefix=".out-of-fold-", dir=run))  # removed once the report is written
@@ -198,10 +239,60 @@ def auto(
     else:
         choices = choose(oof, classes.neutral_index, s.thresholds, s.min_sizes, s.try_tta, s.try_keep_largest)
     model_dir = _final_model(run, fold_ckpts, plan, choices, classes)
-    write_report(run, plan, choices, oof, histories, splits, project, classes)
+    state.enter(run, "report")
+    say("report", "writing report.html")
+    sessions = [*(x["seconds"] for x in state.sessions[:-1]), time.time() - state.sessions[-1]["started"]]
+    write_report(run, plan, choices, oof, histories, splits, project, classes, sessions=sessions)
     del oof
     shutil.rmtree(scratch, ignore_errors=True)
+    finish(run, state, choices_json(choices))
+    say("done", f"{time.time() - started:.0f} s in all")
     return AutoResult(run, plan, choices, model_dir, time.time() - started)
+
+
+@contextlib.contextmanager
+def on_planned_device(device: str):
+    """Training where the plan says: on a CPU plan, no warning that CUDA is missing (nobody asked for it)."""
+    with warnings.catch_warnings():
+        if device == "cpu":
+            warnings.filterwarnings("ignore", "CUDA is not available", UserWarning)
+        yield
+
+
+def _phases(progress: bool, on_phase: Callable[[str], None] | None) -> Callable[[str, str], None]:
+    """One line per phase on stderr (with ``progress``), and the ``on_phase`` seam."""
+
+    def say(phase: str, text: str) -> None:
+        if on_phase is not None:
+            on_phase(phase)
+        if progress and text:
+            print(f"auto [{phase}] {text}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def choices_json(choices: Choices) -> dict:
+    out = dataclasses.asdict(choices)
+    if isinstance(out["threshold"], dict):
+        out["threshold"] = {str(k): v for k, v in out["threshold"].items()}
+    out["min_sizes"] = {str(k): v for k, v in out["min_sizes"].items()}
+    return out
+
+
+def choices_from_json(raw: dict) -> Choices:
+    threshold = raw.get("threshold")
+    if isinstance(threshold, dict):
+        threshold = {int(k): v for k, v in threshold.items()}
+    return Choices(
+        **{**raw, "threshold": threshold, "min_sizes": {int(k): v for k, v in raw["min_sizes"].items()}}
+    )
+
+
+def _completed(run: Path, state, started: float) -> AutoResult:
+    state.sessions[-1]["seconds"] = time.time() - state.sessions[-1]["started"]
+    state.write(run)
+    choices = choices_from_json(state.choices or {"min_sizes": {}})
+    return AutoResult(run, Plan.read(run / "plan.json"), choices, run / "model", time.time() - started)
 
 
 def read_classes(ckpt: Path) -> ClassMap:

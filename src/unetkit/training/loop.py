@@ -157,7 +157,8 @@ class Trainer:
         if self.is_main:
             offset = int(self.state["metrics_offset"]) if self.state is not None else None
             self.log = RunLog(self.run.path, resume_offset=offset,
-                              purge_step=self.global_iter + 1 if self.state else None, progress=job.progress)  # fmt: skip
+                              purge_step=self.global_iter + 1 if self.state else None, progress=job.progress,
+                              quiet=job.quiet)  # fmt: skip
 
     # ------------------------------------------------------------------ setup helpers
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
@@ -328,6 +329,7 @@ class Trainer:
             f"checkpoint {ckpt.name}: epoch {epoch_flt:.3f} val loss {metrics['loss']:.4f} accuracy "
             f"{metrics['accuracy']:.4f}"
             + (f" dice {metrics['dice']:.4f}" if "dice" in metrics else "")
+            + (" (no foreground predicted yet)" if metrics.get("dice", 1.0) == 0 else "")
             + (" (best)" if best_now else "")
         )
 
@@ -375,7 +377,9 @@ class Trainer:
         if self.log:
             self.log.message(
                 f"{self.loss_name} loss ({'multi-label' if self.multilabel else 'binary' if self.binary else 'multiclass'}: {self.num_classes} classes), "
-                f"model {self.model_name}, {len(self.train_set)} train / {len(self.val_set)} val samples, "
+                f"model {self.model_name}, {len(self.train_set)} train / {len(self.val_set)} val samples "
+                "(the listed images, which a small project may list several times; with patch sampling a "
+                "training sample is one random crop per epoch and validation images are split into tiles), "
                 f"{ipe} iterations per epoch, {self.world} process(es) on {self.device.type}, batch "
                 f"{self.plan.batch_train}×{self.world}"
             )

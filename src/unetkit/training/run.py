@@ -82,6 +82,7 @@ def train(
     split: dict[str, list[str]] | None = None,
     deadline: float | None = None,
     refit: Refit | None = None,
+    quiet: bool = False,
 ) -> TrainResult:
     """Train on a Supervisely project and write checkpoints/logs to ``out_dir`` (see docs/training.md).
 
@@ -91,7 +92,7 @@ def train(
     ``split`` names the train / val images (``{"train": ["ds/a.png", ...], "val": [...]}``) instead of the
     ``dataset_tags`` (cross-validation folds). ``deadline`` (a ``time.time()`` value) stops a one-process run
     early: it validates and checkpoints, then returns. ``refit`` sizes the rest of a one-process run from its
-    measured speed, once.
+    measured speed, once. ``quiet``: nothing on the console (a caller's internal run, such as auto's speed probe).
     """
 
     from unetkit.project.output_folder import check_output_folder
@@ -135,7 +136,9 @@ def train(
         and (init_path / "config.json").is_file()
     ):
         cfg = _adopt_checkpoint_model(cfg, init_path)
-    job = Job(Path(project_dir), cfg, run.path, init_path, resume, seed, progress, split, deadline, refit)
+    job = Job(
+        Path(project_dir), cfg, run.path, init_path, resume, seed, progress, split, deadline, refit, quiet
+    )
     prepared = prepare(
         job
     )  # user errors (project, tags, classes, sizes) surface here, before any process starts

@@ -30,8 +30,17 @@ class RunLog:
     """Rank-0 logging. ``metrics.jsonl`` lines: {"type": "train"|"val"|"checkpoint"|"lr"|"nonfinite", "epoch",
     "iteration", "metrics": {...}, ...}. On resume the file is cut back to the last checkpoint's offset."""
 
-    def __init__(self, run_dir: Path, *, resume_offset: int | None, purge_step: int | None, progress: bool):
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        resume_offset: int | None,
+        purge_step: int | None,
+        progress: bool,
+        quiet: bool = False,
+    ):
         self.run_dir = run_dir
+        self.quiet = quiet
         self.path = run_dir / METRICS_FILE
         if resume_offset is not None and self.path.exists():
             with open(self.path, "r+b") as fh:
@@ -125,10 +134,14 @@ class RunLog:
         )
 
     def message(self, text: str) -> None:
+        if self.quiet:
+            return
         (self.progress.console if self.progress else self.console).print(text)
 
     # ---------------------------------------------------------------- end
     def summary(self, info: dict) -> None:
+        if self.quiet:
+            return
         table = Table(title="training summary", show_header=False)
         for key, value in info.items():
             table.add_row(key, str(value))

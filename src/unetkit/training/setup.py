@@ -36,6 +36,7 @@ class Job:
     split: dict[str, list[str]] | None = None  # "dataset/name" of the train / val images instead of the tags
     deadline: float | None = None  # time.time() after which training stops (validates, checkpoints) early
     refit: Refit | None = None  # size the rest of the run from its measured speed, once
+    quiet: bool = False  # no messages or summary on the console (the logs are written as always)
 
 
 @dataclass(frozen=True)
