@@ -17,11 +17,15 @@ def add_command(subparsers, name: str, help: str, run: Callable[[argparse.Namesp
     return parser
 
 
-def add_model_args(
-    parser: argparse.ArgumentParser, *, device: str | None = None, device_help: str = ""
-) -> None:
-    """``--model CHECKPOINT_DIR``; with ``device_help`` also ``--backend`` and ``--device`` (default ``device``)."""
-    parser.add_argument("--model", required=True, metavar="CHECKPOINT_DIR", help="checkpoint folder")
+def add_model_args(parser: argparse.ArgumentParser, *, device_help: str = "") -> None:
+    """``--model CHECKPOINT_DIR``; with ``device_help`` also ``--backend`` and ``--device`` (default ``auto``: CUDA
+    when available, else the CPU; every command that takes --device has that default)."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="CHECKPOINT_DIR",
+        help="checkpoint or run folder (a run folder gives its best checkpoint)",
+    )
     if device_help:
         parser.add_argument(
             "--backend",
@@ -29,7 +33,7 @@ def add_model_args(
             default="torch",
             help="run the network with PyTorch or with ONNX Runtime",
         )
-        parser.add_argument("--device", default=device, help=device_help)
+        parser.add_argument("--device", default="auto", help=device_help)
 
 
 def add_progress_arg(parser: argparse.ArgumentParser, help: str = "no progress bar") -> None:

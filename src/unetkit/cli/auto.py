@@ -19,6 +19,12 @@ def register(subparsers) -> None:
     a.add_argument("project", metavar="PROJECT", help="training project folder")
     a.add_argument("-o", "--out", "--output", required=True, metavar="RUN", help="run folder (new or empty)")
     a.add_argument("--plan", metavar="FILE", help="run this plan (from `unetkit plan`, maybe edited) instead")
+    a.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in RUN after a kill: finished folds are kept, the current fold continues from its "
+        "last checkpoint on the recorded plan, then selection and the report",
+    )
     _shared(a)
     add_progress_arg(a)
 
@@ -90,7 +96,7 @@ def run_auto(args: argparse.Namespace) -> int:
 
     result = auto(
         args.project, args.out, budget=args.budget, plan=args.plan, folds=args.folds, seed=args.seed,
-        device=args.device, progress=not args.no_progress,
+        device=args.device, progress=not args.no_progress, resume=args.resume,
     )  # fmt: skip
     c = result.choices
     print(

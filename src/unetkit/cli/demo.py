@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import argparse
 
+from unetkit.cli.arguments import add_command, add_progress_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "demo",
-        help="generate a synthetic vessels project, run the tutorial DTL graph, train, infer, evaluate, report",
+        "generate a synthetic vessels project, run the tutorial DTL graph, train, infer, evaluate, report",
+        run,
     )
-    p.add_argument(
-        "-o", "--out", "--output", default="demo_out", help="output folder (new or empty; default: demo_out)"
-    )
+    p.add_argument("-o", "--out", "--output", default="demo_out", help="output folder (new or empty)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data, the DTL run and training")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's training epochs")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    add_progress_arg(p, "no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
+    """The vessels tutorial end to end on this machine, no downloads: draw a synthetic retina project, run the
+    tutorial's DTL graph, train a small U-Net (minutes on a CPU), apply it to held-out images, evaluate,
+    and write OUT/report.html. OUT must be new or empty; a failed demo leaves nothing behind."""
     from unetkit.demo.pipeline import run_demo
 
     result = run_demo(args.out, seed=args.seed, epochs=args.epochs, progress=not args.no_progress)

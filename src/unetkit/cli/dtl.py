@@ -10,14 +10,29 @@ from unetkit.errors import ConfigError
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("dtl", help="Data Transformation Language graphs: check, run, draw")
+    parser = subparsers.add_parser(
+        "dtl",
+        help="Data Transformation Language graphs: check, run, draw",
+        description="Supervisely DTL (Data Transformation Language) graphs: JSON lists of layers that read "
+        "projects, transform images and annotations, and save a new project. Run 'unetkit dtl SUBCOMMAND --help' "
+        "for its options.",
+    )
     sub = parser.add_subparsers(dest="dtl_command", metavar="SUBCOMMAND", required=True)
 
-    check = sub.add_parser("check", help="validate a graph and print the output meta summary")
+    check = sub.add_parser(
+        "check",
+        help="validate a graph and print the output meta summary",
+        description="Validate a DTL graph; with --input, also compute and print the output classes and tags.",
+    )
     _add_graph_args(check, False, "input projects (needed to compute the output meta)")
     check.set_defaults(func=cmd_check)
 
-    run = sub.add_parser("run", help="run a graph and write a new project")
+    run = sub.add_parser(
+        "run",
+        help="run a graph and write a new project",
+        description="Run a DTL graph on the input projects and write its output project (identical for any "
+        "number of workers and on Ray). Exit code 1 when images were skipped.",
+    )
     _add_graph_args(
         run, True, "input projects; a data layer src 'project/dataset' names a project by folder name"
     )
@@ -30,7 +45,11 @@ def register(subparsers) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
-    draw = sub.add_parser("draw", help="draw the graph as .svg, .png or .dot")
+    draw = sub.add_parser(
+        "draw",
+        help="draw the graph as .svg, .png or .dot",
+        description="Draw a DTL graph (layers and the data flowing between them) as .svg, .png or .dot.",
+    )
     draw.add_argument("graph", help="graph JSON file")
     draw.add_argument("-o", "--out", "--output", required=True, help="FILE.svg | FILE.png | FILE.dot")
     draw.add_argument(

@@ -27,14 +27,14 @@ def register(subparsers) -> None:
     p.add_argument("--gt", required=True, metavar="DIR", help="ground-truth project")
     p.add_argument("--pred", required=True, metavar="DIR", help="predicted project (output of unetkit infer)")
     p.add_argument("--classes", nargs="+", metavar="CLASS", help="classes to report (default: all, incl. bg)")
-    p.add_argument("--background", default="bg", help="background class title (default bg)")
-    p.add_argument("--neutral", default="neutral", help="neutral (ignored) class title (default neutral)")
+    p.add_argument("--background", default="bg", help="background class title")
+    p.add_argument("--neutral", default="neutral", help="neutral (ignored) class title")
     p.add_argument("--suffix", default=None, help="suffix of predicted classes (default: detected)")
     p.add_argument(
         "--ignore-neutral",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="leave neutral pixels out of every metric (default); --no-ignore-neutral counts them as background",
+        help="leave neutral pixels out of every metric (default: on); --no-ignore-neutral counts them as background",
     )
     p.add_argument(
         "--sweep-threshold",

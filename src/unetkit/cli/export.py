@@ -8,12 +8,16 @@ from unetkit.cli.arguments import add_command, add_model_args
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("export", help="export a checkpoint (onnx)")
+    p = subparsers.add_parser(
+        "export",
+        help="export a checkpoint (onnx)",
+        description="Export a checkpoint or run folder to another format: unetkit export onnx --help.",
+    )
     sub = p.add_subparsers(dest="format", metavar="FORMAT")
     o = add_command(sub, "onnx", "export to ONNX", run_onnx)
     add_model_args(o)
     o.add_argument("-o", "--out", "--output", required=True, metavar="FILE", help="output .onnx file")
-    o.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    o.add_argument("--opset", type=int, default=17, help="ONNX opset")
     o.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
     p.set_defaults(func=lambda args: p.print_help() or 2)
 

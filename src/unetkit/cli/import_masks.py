@@ -9,7 +9,12 @@ from unetkit.errors import ConfigError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("import", help="import image + mask folders into a Supervisely project")
+    p = subparsers.add_parser(
+        "import",
+        help="import image + mask folders into a Supervisely project",
+        description="Build a new Supervisely project from image and mask folders. Run 'unetkit import "
+        "SUBCOMMAND --help' for its options.",
+    )
     sub = p.add_subparsers(dest="import_command", metavar="SUBCOMMAND", required=True)
 
     m = add_command(sub, "masks", "images + masks (CHASE DB1, 0/255, class values)", run_masks)
@@ -52,9 +57,14 @@ def register(subparsers) -> None:
         "--split", type=float, default=None, metavar="RATIO", help="tag RATIO of images train, rest val"
     )
     m.add_argument("--seed", type=int, default=0, help="seed of the --split shuffle")
-    m.add_argument("--dataset", default="ds0", help="dataset name (default ds0)")
+    m.add_argument("--dataset", default="ds0", help="dataset name")
 
-    v = sub.add_parser("mvtec", help="one MVTec AD category (train/good, test/<defect>, ground_truth)")
+    v = sub.add_parser(
+        "mvtec",
+        help="one MVTec AD category (train/good, test/<defect>, ground_truth)",
+        description="Import one MVTec AD category folder: train/good becomes dataset train, test/<defect> "
+        "dataset test with the masks of ground_truth/<defect>; images are tagged train/test and with their defect.",
+    )
     v.add_argument("category", metavar="CATEGORY_DIR")
     v.add_argument("-o", "--out", "--output", required=True, metavar="DIR", help="new project folder")
     v.add_argument(

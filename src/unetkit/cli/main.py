@@ -60,10 +60,9 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
         flag_only = action.nargs == 0
         if not action.option_strings or flag_only or not action.help or "default" in action.help:
             continue
-        if action.default not in (None, False, "", argparse.SUPPRESS):
-            action.help += " (default: %(default)s)"
-        elif action.default == "":
-            action.help += " (default: empty)"
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            continue  # compared by identity: a default of 0 is shown
+        action.help += " (default: empty)" if action.default == "" else " (default: %(default)s)"
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

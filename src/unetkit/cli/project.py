@@ -8,26 +8,45 @@ import sys
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("project", help="validate, summarise or render a Supervisely project")
+    p = subparsers.add_parser(
+        "project",
+        help="validate, summarise or render a Supervisely project",
+        description="Work with a Supervisely project folder (meta.json + datasets): validate it, summarise it, or "
+        "render its annotations as masks and overlays. Run 'unetkit project SUBCOMMAND --help' for its options.",
+    )
     sub = p.add_subparsers(dest="project_command", metavar="SUBCOMMAND", required=True)
 
-    v = sub.add_parser("validate", help="check a project; exit 2 listing every problem")
+    v = sub.add_parser(
+        "validate",
+        help="check a project; exit 2 listing every problem",
+        description="Check a project against the Supervisely format: meta.json, every annotation and image "
+        "header. Prints every problem (one line each) and exits with 2 when there is an error.",
+    )
     v.add_argument("dir", metavar="DIR", help="project folder (contains meta.json)")
     v.add_argument("--deep", action="store_true", help="also decode every image completely (truncated files)")
     v.set_defaults(func=run_validate)
 
-    i = sub.add_parser("info", help="datasets, images, objects per class and shape, tags")
+    i = sub.add_parser(
+        "info",
+        help="datasets, images, objects per class and shape, tags",
+        description="Summarise a project: datasets, images, objects per class and shape, image and object tags.",
+    )
     i.add_argument("dir", metavar="DIR")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.set_defaults(func=run_info)
 
-    r = sub.add_parser("render", help="write class-index PNG masks and colour overlays")
+    r = sub.add_parser(
+        "render",
+        help="write class-index PNG masks and colour overlays",
+        description="Render a project's annotations: OUT/<dataset>/masks/<stem>.png (class-index PNG, 0 = "
+        "background), OUT/<dataset>/overlays/<stem>.jpg and the index table OUT/classes.json.",
+    )
     r.add_argument("dir", metavar="DIR")
     r.add_argument("out", metavar="OUT", nargs="?", default=argparse.SUPPRESS, help="output folder")
     r.add_argument(
         "-o", "--out", "--output", metavar="OUT", help="output folder (instead of the OUT argument)"
     )
-    r.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
+    r.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
     r.add_argument("--no-overlays", action="store_true", help="write only the masks")
     r.add_argument(
         "--channels",

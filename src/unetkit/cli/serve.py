@@ -15,9 +15,11 @@ def register(subparsers) -> None:
     p = add_command(
         subparsers, "serve", "serve a checkpoint over HTTP (original REST protocol, /v1 API, web page)", run
     )
-    add_model_args(p, device="auto", device_help="torch device: auto (CUDA when available), cpu, cuda:0, ...")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    add_model_args(
+        p, device_help="torch device: auto (cuda:0 when CUDA is available, else cpu), cpu, cuda:1, ..."
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind")
+    p.add_argument("--port", type=int, default=8000, help="port")
     p.add_argument("--max-batch", type=int, default=8, help="largest micro-batch (1 disables batching)")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill up")
     p.add_argument("--max-queue", type=int, default=64, help="requests admitted at once; beyond → 503")
