@@ -30,7 +30,7 @@ from unetkit.project import (
 )
 from unetkit.project.images import encode_pixels, read_pixels
 from unetkit.training import train
-from unetkit.training.inputs import plan_inputs
+from unetkit.training.inputs import choose_inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:CUDA is not available")
 
@@ -169,9 +169,9 @@ def test_input_rules(tmp_path, files, expected):
         paths.append(write(tmp_path / name, (rng.random((6, 5, c)) * top).astype(dtype)))
     if isinstance(expected, str):
         with pytest.raises(ConfigError, match=expected):
-            plan_inputs(paths, (8, 8))
+            choose_inputs(paths, (8, 8))
         return
-    channels, pre = plan_inputs(paths, (8, 8))
+    channels, pre = choose_inputs(paths, (8, 8))
     assert (channels, pre.pixel_type, pre.mean == IMAGENET_MEAN) == expected
     assert len(pre.mean) >= channels and pre.input_size == (8, 8)
 

@@ -62,7 +62,9 @@ def test_outputs_plan_report_and_ensemble_card(run):
     card = read_card(folder)  # RUN resolves to RUN/model
     assert card.path == folder / "model" and card.model == "ensemble" and card.model_options["count"] == 2
     assert card.inference.mode.name == "sliding_window" and card.inference.mode.window.width == plan.patch
-    assert card.provenance.plan == plan.model_dump(mode="json")  # the plan, once, with the steps each fold ran
+    assert card.provenance.plan == plan.model_dump(
+        mode="json"
+    )  # the plan, once, with the steps each fold ran
     recorded = card.provenance.model_extra["auto"]
     assert len(recorded["members"]) == 2 and "tta" not in recorded and "tta" not in card.provenance.plan
     assert [s["option"] for s in recorded["selection"]][:2] == ["tta", "threshold"]
@@ -114,7 +116,9 @@ def test_infer_without_and_with_config_export_and_evaluate(run, tmp_path):
 def test_ensemble_is_the_mean_of_its_members(run):
     _, folder, _, _ = run
     ensemble = load_checkpoint(folder).model
-    members = [load_checkpoint(folder / m).model for m in read_card(folder).provenance.model_extra["auto"]["members"]]
+    members = [
+        load_checkpoint(folder / m).model for m in read_card(folder).provenance.model_extra["auto"]["members"]
+    ]
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         mean = torch.stack([torch.softmax(m(x), 1) for m in members]).mean(0)

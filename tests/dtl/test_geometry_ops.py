@@ -247,7 +247,7 @@ def test_resize_of_masks_stays_binary_and_matches_nearest_resize(gs, size):
 
 
 def test_resize_keep_aspect_letterbox():
-    plan = ops.plan_resize(40, 20, 30, 30, keep_aspect=True)
+    plan = ops.resize_frame(40, 20, 30, 30, keep_aspect=True)
     assert (plan.size, plan.content, plan.offset) == ((30, 30), (30, 15), (0, 7))
     img = np.full((20, 40, 3), 200, np.uint8)
     out = ops.resize_image(img, plan)
@@ -257,10 +257,10 @@ def test_resize_keep_aspect_letterbox():
     res = ops.resize_annotation(ann, 30, 30, keep_aspect=True)
     assert res.labels[0].geometry == Rectangle(0, 7, 29, 21)
     assert res.labels[1].geometry == Point(-0.125, 6.875)
-    plan = ops.plan_resize(40, 20, -1, 10, keep_aspect=True)
+    plan = ops.resize_frame(40, 20, -1, 10, keep_aspect=True)
     assert (plan.size, plan.offset) == ((20, 10), (0, 0))
     with pytest.raises(ValueError):
-        ops.plan_resize(40, 20, -1, 10)
+        ops.resize_frame(40, 20, -1, 10)
 
 
 # ------------------------------------------------------------------------------------------ rotate
@@ -276,9 +276,9 @@ def test_rotation_by_right_angles_is_exact(g, k):
 def test_rotate_modes_sizes_and_image():
     img = np.full((20, 40, 3), 255, np.uint8)
     for angle in (10.0, 33.0, -60.0):
-        keep = ops.plan_rotation(40, 20, angle, "keep")
-        crop = ops.plan_rotation(40, 20, angle, "crop")
-        same = ops.plan_rotation(40, 20, angle, "preserve_size")
+        keep = ops.rotation_frame(40, 20, angle, "keep")
+        crop = ops.rotation_frame(40, 20, angle, "crop")
+        same = ops.rotation_frame(40, 20, angle, "preserve_size")
         assert same.size == (40, 20)
         assert crop.size[0] < 40 and crop.size[1] < 20
         c, s = abs(np.cos(np.radians(angle))), abs(np.sin(np.radians(angle)))
@@ -288,7 +288,7 @@ def test_rotate_modes_sizes_and_image():
         outer = ops.rotate_image(img, keep)
         assert outer[0, 0].max() == 0 and (outer > 200).sum() >= 0.95 * img.size
     rotated = ops.rotate_image(
-        np.arange(6, dtype=np.uint8).reshape(2, 3), ops.plan_rotation(3, 2, 90, "keep")
+        np.arange(6, dtype=np.uint8).reshape(2, 3), ops.rotation_frame(3, 2, 90, "keep")
     )
     assert rotated.tolist() == np.rot90(np.arange(6).reshape(2, 3)).tolist()
 

@@ -282,7 +282,7 @@ def test_rotate_modes_and_random_angle():
             el,
         )
     )
-    plan = ops.plan_rotation(W, H, 20.0, "crop")
+    plan = ops.rotation_frame(W, H, 20.0, "crop")
     assert (crop.ann.width, crop.ann.height) == plan.size and plan.size[0] < W
     assert np.array_equal(crop.image.get(), ops.rotate_image(el.image.get(), plan))
     assert crop.ann == ops.rotate_annotation_with(el.ann, plan)

@@ -16,7 +16,7 @@ from unetkit.inference import Predictor
 from unetkit.inference.folder import infer_folder, mask_dtype, safe_name
 from unetkit.models import create_model
 from unetkit.models.card import ClassMap, ModelCard, Preprocessing
-from unetkit.models.checkpoint import save_checkpoint
+from unetkit.models.checkpoint import load_checkpoint, save_checkpoint
 from unetkit.project.images import display_rgb, encode_pixels, read_pixels
 
 from .helpers import TINY, make_checkpoint
@@ -43,9 +43,25 @@ def write_images(folder: Path) -> Path:
     return folder
 
 
+def balanced(ckpt: Path, out: Path) -> Path:
+    """``ckpt`` with its head biases shifted so that each class's probability is 0.5 at the median pixel of a test
+    picture: the tiny random model then predicts every class on part of each image (instead of one class
+    everywhere), so that comparing masks means something."""
+    loaded = load_checkpoint(ckpt)
+    probs = Predictor.from_checkpoint(ckpt).predict(_picture(40, 50, 0)).probabilities.astype(np.float64)
+    if loaded.card.classes.multilabel:  # sigmoids: one logit per class
+        shifts = [np.median(np.log(probs[..., k] / (1 - probs[..., k]))) for k in range(probs.shape[2])]
+    else:  # a two-class softmax: the logit difference of class 1 over class 0
+        shifts = [0.0, np.median(np.log(probs[..., 1] / probs[..., 0]))]
+    with torch.no_grad():
+        loaded.model.outc.conv.bias -= torch.tensor(shifts, dtype=torch.float32)
+    return save_checkpoint(out, loaded.model, loaded.card)
+
+
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "model", seed=3)
+    folder = tmp_path_factory.mktemp("ckpt")
+    return balanced(make_checkpoint(folder / "random", seed=3), folder / "model")
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +162,8 @@ def test_multilabel_model_writes_one_mask_per_class(tmp_path):
         model="unet", model_options=dict(TINY), preprocessing=Preprocessing(input_size=(64, 64)),
         classes=ClassMap(out_classes=out_classes, class_title_to_idx={"a": 0, "b c": 1}, multilabel=True),
     )  # fmt: skip
-    ckpt = save_checkpoint(tmp_path / "ml", create_model("unet", 2, **TINY).eval(), card)
+    random = save_checkpoint(tmp_path / "random", create_model("unet", 2, **TINY).eval(), card)
+    ckpt = balanced(random, tmp_path / "ml")
     images = write_images(tmp_path / "images")
     out = tmp_path / "out"
     assert infer(ckpt, images, out, "--overlays") == 0
@@ -158,6 +175,7 @@ def test_multilabel_model_writes_one_mask_per_class(tmp_path):
         for k, title in enumerate(("a", "b_c")):
             mask = read_mask(out / f"{stem}_{title}.png")
             np.testing.assert_array_equal(mask, prediction.mask[:, :, k].astype(np.uint8) * 255)
+            assert set(np.unique(mask).tolist()) == {0, 255}
         assert not (out / f"{stem}.png").exists() and (out / f"{stem}_overlay.png").is_file()
     table = json.loads((out / "classes.json").read_text())
     assert table["multilabel"] is True and table["mask_files"] == {

@@ -22,7 +22,7 @@ def test_training_run_layout_logs_and_loss_goes_down(tiny_project, tmp_path):
     assert [round(r["epoch"], 3) for r in train_recs[:3]] == [0.333, 0.667, 1.0]
     assert set(train_recs[0]["metrics"]) == {"loss", "accuracy", "dice"}
     assert {"loss", "accuracy", "dice", "iou/bg", "iou/fg", "dice/fg", "miou"} <= set(val_recs[0]["metrics"])
-    # EvalPlanner: val_every 0.5 with 3 iterations per epoch → after iterations 2, 3, 5, 6, ...
+    # ValidationSchedule: val_every 0.5 with 3 iterations per epoch → after iterations 2, 3, 5, 6, ...
     assert [r["iteration"] for r in val_recs] == [2, 3, 5, 6, 8, 9, 11, 12]
     assert val_recs[-1]["metrics"]["loss"] < val_recs[0]["metrics"]["loss"]
     assert train_recs[-1]["metrics"]["loss"] < train_recs[0]["metrics"]["loss"]

@@ -167,7 +167,7 @@ def auto(
     run = Path(out_dir)
     state = begin(run, resume)
     started = time.time() - state.seconds_before  # the budget's clock: sessions before a kill count
-    say = _phases(progress, on_phase)
+    say = _phases(progress, on_phase, started)
     if state.phase == "done":
         say("done", "the run is already complete")
         return _completed(run, state, started)
@@ -259,14 +259,16 @@ def on_planned_device(device: str):
         yield
 
 
-def _phases(progress: bool, on_phase: Callable[[str], None] | None) -> Callable[[str, str], None]:
-    """One line per phase on stderr (with ``progress``), and the ``on_phase`` seam."""
+def _phases(
+    progress: bool, on_phase: Callable[[str], None] | None, started: float
+) -> Callable[[str, str], None]:
+    """One line per phase on stderr (with ``progress``; the budget's clock in front), and the ``on_phase`` seam."""
 
     def say(phase: str, text: str) -> None:
         if on_phase is not None:
             on_phase(phase)
         if progress and text:
-            print(f"auto [{phase}] {text}", file=sys.stderr, flush=True)
+            print(f"auto {time.time() - started:6.1f} s [{phase}] {text}", file=sys.stderr, flush=True)
 
     return say
 

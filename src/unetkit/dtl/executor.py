@@ -20,7 +20,7 @@ from pathlib import Path
 
 from unetkit.dtl.graph import Graph
 from unetkit.dtl.outputs import Output, OutputWriter, RunReport, format_reason, write_results
-from unetkit.dtl.runner import TMP_DIR, ElementRunner, plan_jobs, process_item
+from unetkit.dtl.runner import TMP_DIR, ElementRunner, make_jobs, process_item
 from unetkit.dtl.runner import derive_rng as derive_rng  # public here too
 from unetkit.errors import GraphError
 from unetkit.project import Project, ProjectWriter
@@ -74,7 +74,7 @@ def run_graph(
 
         return run_on_ray(graph, projects, Path(out_dir), seed=seed, progress=progress, address=address)
     out_dir = Path(out_dir)
-    jobs = plan_jobs(graph, projects)
+    jobs = make_jobs(graph, projects)
     workers = max(1, min(int(workers), len(jobs) or 1))
     report = RunReport(out_dir=out_dir, inputs=len(jobs), workers=workers)
     runner = ElementRunner(graph, seed)

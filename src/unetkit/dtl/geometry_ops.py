@@ -378,7 +378,7 @@ def translate_geometry(g: Geometry, dx, dy) -> Geometry:
 
 
 @dataclass(frozen=True)
-class ResizePlan:
+class ResizeFrame:
     """How an image of ``src`` (w, h) becomes ``size`` (w, h): scaled to ``content`` (w, h), pasted at ``offset``."""
 
     src: tuple[int, int]
@@ -387,7 +387,7 @@ class ResizePlan:
     offset: tuple[int, int]
 
 
-def plan_resize(src_w: int, src_h: int, width: int, height: int, keep_aspect: bool = False) -> ResizePlan:
+def resize_frame(src_w: int, src_h: int, width: int, height: int, keep_aspect: bool = False) -> ResizeFrame:
     """Legacy `resize` sizes: -1 = derived from the other side (needs keep_aspect); keep_aspect with both sides
     scales by min(ratio) and centres the result on a black canvas of exactly width x height (letterbox)."""
     if width == 0 or height == 0 or (width < 0 and height < 0):
@@ -395,7 +395,7 @@ def plan_resize(src_w: int, src_h: int, width: int, height: int, keep_aspect: bo
     if not keep_aspect:
         if width < 0 or height < 0:
             raise ValueError("a -1 side needs keep_aspect")
-        return ResizePlan((src_w, src_h), (width, height), (width, height), (0, 0))
+        return ResizeFrame((src_w, src_h), (width, height), (width, height), (0, 0))
     if height < 0:
         scale = width / src_w
         size = (width, max(1, int(round(src_h * scale))))
@@ -408,10 +408,10 @@ def plan_resize(src_w: int, src_h: int, width: int, height: int, keep_aspect: bo
     content = (max(1, int(np.round(scale * src_w))), max(1, int(np.round(scale * src_h))))
     content = (min(content[0], size[0]), min(content[1], size[1]))
     offset = ((size[0] - content[0]) // 2, (size[1] - content[1]) // 2)
-    return ResizePlan((src_w, src_h), size, content, offset)
+    return ResizeFrame((src_w, src_h), size, content, offset)
 
 
-def resize_image(img: np.ndarray, plan: ResizePlan) -> np.ndarray:
+def resize_image(img: np.ndarray, plan: ResizeFrame) -> np.ndarray:
     """Bilinear resize to the plan's content size, pasted on a black canvas of the plan's size."""
     content = map_channels(lambda a: cv2.resize(a, plan.content, interpolation=cv2.INTER_LINEAR), img)
     if plan.content == plan.size:
@@ -435,7 +435,7 @@ def _dst_range(lo: int, hi: int, n_src: int, n_dst: int) -> tuple[int, int] | No
     return (i0, i1) if i0 <= i1 else None
 
 
-def _resize_points(a: np.ndarray, plan: ResizePlan) -> np.ndarray:
+def _resize_points(a: np.ndarray, plan: ResizeFrame) -> np.ndarray:
     sx, sy = plan.content[0] / plan.src[0], plan.content[1] / plan.src[1]
     a = np.array(a, dtype=np.float64)
     a[:, 0] = (a[:, 0] + 0.5) * sx - 0.5 + plan.offset[0]
@@ -443,7 +443,7 @@ def _resize_points(a: np.ndarray, plan: ResizePlan) -> np.ndarray:
     return _snap(a)
 
 
-def resize_geometry(g: Geometry, plan: ResizePlan) -> list[Geometry]:
+def resize_geometry(g: Geometry, plan: ResizeFrame) -> list[Geometry]:
     """``g`` in the resized image. Bitmaps and rectangles are resampled like a nearest-neighbour resize of their
     mask (so they stay binary and exact); vector points map pixel centres to pixel centres."""
     (sw, sh), (cw, ch), (ox, oy) = plan.src, plan.content, plan.offset
@@ -490,14 +490,14 @@ def resize_annotation(
     classes=None,
     set_size: bool = True,
 ) -> Annotation:
-    """Annotation of the image resized with `plan_resize(ann.width, ann.height, width, height, keep_aspect)`.
+    """Annotation of the image resized with `resize_frame(ann.width, ann.height, width, height, keep_aspect)`.
     ``classes``: only labels of these classes are resized. ``set_size=False`` keeps the annotation's size."""
-    plan = plan_resize(ann.width, ann.height, width, height, keep_aspect)
+    plan = resize_frame(ann.width, ann.height, width, height, keep_aspect)
     return resize_annotation_with(ann, plan, classes=classes, set_size=set_size)
 
 
 def resize_annotation_with(
-    ann: Annotation, plan: ResizePlan, *, classes=None, set_size: bool = True
+    ann: Annotation, plan: ResizeFrame, *, classes=None, set_size: bool = True
 ) -> Annotation:
     """`resize_annotation` with an explicit plan."""
     labels: list[Label] = []
@@ -515,7 +515,7 @@ def resize_annotation_with(
 
 
 @dataclass(frozen=True)
-class RotationPlan:
+class RotationFrame:
     """Rotation by ``angle`` degrees counter-clockwise about the image centre.
 
     ``matrix`` maps source pixel centres to the final image (canvas translation and crop included), ``size``
@@ -545,7 +545,7 @@ def largest_inner_rect(width: float, height: float, angle_deg: float) -> tuple[f
     return (width * cos_a - height * sin_a) / cos_2a, (height * cos_a - width * sin_a) / cos_2a
 
 
-def plan_rotation(width: int, height: int, angle_deg: float, mode: str) -> RotationPlan:
+def rotation_frame(width: int, height: int, angle_deg: float, mode: str) -> RotationFrame:
     """Rotation about the centre of the pixel grid ((w-1)/2, (h-1)/2), so 90/180 degree turns are exact; canvas =
     ceil of the rotated image's bounding box (the original's `ImageRotator`). ``mode``: "keep" the
     whole canvas, "crop" to the largest rectangle without black corners, or "preserve_size" (the original size,
@@ -576,10 +576,10 @@ def plan_rotation(width: int, height: int, angle_deg: float, mode: str) -> Rotat
     final[0, 2] -= window[0]
     final[1, 2] -= window[1]
     size = (window[2] - window[0], window[3] - window[1])
-    return RotationPlan(float(angle_deg), (width, height), (cw, ch), window, final, size)
+    return RotationFrame(float(angle_deg), (width, height), (cw, ch), window, final, size)
 
 
-def rotate_image(img: np.ndarray, plan: RotationPlan) -> np.ndarray:
+def rotate_image(img: np.ndarray, plan: RotationFrame) -> np.ndarray:
     """The image rotated (Lanczos-4, black outside) into the plan's final size."""
     return map_channels(
         lambda a: cv2.warpAffine(a, plan.matrix, plan.size, flags=cv2.INTER_LANCZOS4, borderValue=0), img
@@ -644,7 +644,7 @@ def affine_geometry(g: Geometry, matrix: np.ndarray, width: int, height: int) ->
     raise _unsupported(g, "rotate")
 
 
-def rotate_annotation_with(ann: Annotation, plan: RotationPlan) -> Annotation:
+def rotate_annotation_with(ann: Annotation, plan: RotationFrame) -> Annotation:
     """Annotation of the image rotated by `rotate_image(img, plan)`; objects are cut to the final image
     except in "keep" mode (where the canvas holds every source pixel)."""
     w, h = plan.size
@@ -661,7 +661,7 @@ def rotate_annotation_with(ann: Annotation, plan: RotationPlan) -> Annotation:
 
 def rotate_annotation(ann: Annotation, angle_deg: float, mode: str):
     """(rotated annotation or None when the crop is empty, final 2x3 affine matrix, final (w, h))."""
-    plan = plan_rotation(ann.width, ann.height, angle_deg, mode)
+    plan = rotation_frame(ann.width, ann.height, angle_deg, mode)
     if plan.empty:
         return None, plan.matrix, plan.size
     return rotate_annotation_with(ann, plan), plan.matrix, plan.size
@@ -694,8 +694,8 @@ def normalize_annotation(ann: Annotation) -> Annotation:
 __all__ = [
     "AXES",
     "ROTATE_MODES",
-    "ResizePlan",
-    "RotationPlan",
+    "ResizeFrame",
+    "RotationFrame",
     "affine_geometry",
     "crop_annotation",
     "crop_geometry",
@@ -707,8 +707,8 @@ __all__ = [
     "map_labels",
     "normalize_annotation",
     "normalize_geometry",
-    "plan_resize",
-    "plan_rotation",
+    "resize_frame",
+    "rotation_frame",
     "resize_annotation",
     "resize_annotation_with",
     "resize_geometry",

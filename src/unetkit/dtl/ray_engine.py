@@ -17,7 +17,7 @@ from pathlib import Path
 from unetkit import cluster
 from unetkit.dtl.graph import Graph
 from unetkit.dtl.outputs import OutputWriter, RunReport, write_results
-from unetkit.dtl.runner import TMP_DIR, ElementRunner, plan_jobs, process_item
+from unetkit.dtl.runner import TMP_DIR, ElementRunner, make_jobs, process_item
 from unetkit.project import Project, ProjectWriter
 
 TASKS_PER_CPU = 2
@@ -45,7 +45,7 @@ def run_on_ray(
     # Workers run elsewhere: every path they get must be absolute.
     projects = [p if p.path.is_absolute() else Project.read(p.path.resolve()) for p in projects]
     out_dir = out_dir.resolve()
-    jobs = plan_jobs(graph, projects)
+    jobs = make_jobs(graph, projects)
     with cluster.connected(address) as ray:
         existed = out_dir.exists()
         writer = ProjectWriter(out_dir, graph.output_meta, sources=[p.path for p in projects])

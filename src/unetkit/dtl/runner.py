@@ -74,7 +74,7 @@ class ElementRunner:
         yield from self._push(data_layer, el, 0)
 
 
-def plan_jobs(graph: Graph, projects: list[Project]) -> list[tuple[int, Item, int]]:
+def make_jobs(graph: Graph, projects: list[Project]) -> list[tuple[int, Item, int]]:
     """One job per input image that a data layer takes: (project index, item, data layer index), in order."""
     by_name = {p.name: i for i, p in enumerate(projects)}
     jobs: list[tuple[int, Item, int]] = []

@@ -21,7 +21,7 @@ from unetkit.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
-class DevicePlan:
+class DeviceLayout:
     device_type: str  # "cuda" | "cpu"
     device_ids: tuple[int, ...]  # CUDA ids, one per local process (empty on CPU)
     world: int  # processes launched here (1 = no DDP unless torchrun)
@@ -40,7 +40,7 @@ def under_torchrun() -> bool:
     return all(k in os.environ for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"))
 
 
-def plan_devices(cfg: TrainConfig) -> DevicePlan:
+def device_layout(cfg: TrainConfig) -> DeviceLayout:
     """Decide where to train (see the module docstring)."""
     ids = list(cfg.gpu_devices)
     bt, bv = cfg.batch_size.train, cfg.batch_size.val
@@ -48,12 +48,12 @@ def plan_devices(cfg: TrainConfig) -> DevicePlan:
         world = int(os.environ["WORLD_SIZE"])
         if torch.cuda.is_available():  # process LOCAL_RANK uses cuda:LOCAL_RANK
             ids = tuple(range(torch.cuda.device_count()))
-            return DevicePlan("cuda", ids, world, bt, bv, "nccl", torchrun=True)
-        return DevicePlan("cpu", (), world, bt, bv, "gloo", torchrun=True)
+            return DeviceLayout("cuda", ids, world, bt, bv, "nccl", torchrun=True)
+        return DeviceLayout("cpu", (), world, bt, bv, "gloo", torchrun=True)
     cpu_procs = cfg.unetkit.ddp_cpu_processes
     if cpu_procs:
         # testing mode: gpu_devices ignored; batch sizes stay per process
-        return DevicePlan("cpu", (), cpu_procs, bt, bv, "gloo")
+        return DeviceLayout("cpu", (), cpu_procs, bt, bv, "gloo")
     available = torch.cuda.device_count() if torch.cuda.is_available() else 0
     usable = [i for i in ids if i < available]
     if not usable:
@@ -63,7 +63,7 @@ def plan_devices(cfg: TrainConfig) -> DevicePlan:
             UserWarning,
             stacklevel=2,
         )
-        return DevicePlan("cpu", (), 1, bt * len(ids), bv * len(ids), "gloo")
+        return DeviceLayout("cpu", (), 1, bt * len(ids), bv * len(ids), "gloo")
     if len(usable) < len(ids):
         warnings.warn(
             f"gpu_devices {sorted(set(ids) - set(usable))} do not exist ({available} visible): training on "
@@ -72,19 +72,19 @@ def plan_devices(cfg: TrainConfig) -> DevicePlan:
             stacklevel=2,
         )
     k = len(usable)
-    return DevicePlan(
+    return DeviceLayout(
         "cuda", tuple(usable), k, math.ceil(bt * len(ids) / k), math.ceil(bv * len(ids) / k),
         "nccl" if k > 1 else "gloo",
     )  # fmt: skip
 
 
-def init_process_group(plan: DevicePlan, rank: int, port: int | None) -> None:
-    if plan.torchrun:
-        dist.init_process_group(plan.backend)
+def init_process_group(layout: DeviceLayout, rank: int, port: int | None) -> None:
+    if layout.torchrun:
+        dist.init_process_group(layout.backend)
         return
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group(plan.backend, rank=rank, world_size=plan.world)
+    dist.init_process_group(layout.backend, rank=rank, world_size=layout.world)
 
 
 def is_distributed() -> bool:

@@ -41,7 +41,7 @@ def _pixel_type(kinds: Counter) -> str:
     return types.pop()
 
 
-def plan_inputs(image_paths: list, input_size: tuple[int, int]) -> tuple[int, Preprocessing]:
+def choose_inputs(image_paths: list, input_size: tuple[int, int]) -> tuple[int, Preprocessing]:
     """(in_channels, preprocessing) for a model trained on ``image_paths`` at ``input_size`` (width, height)."""
     if not image_paths:
         raise ConfigError("no training images")

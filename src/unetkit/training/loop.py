@@ -1,7 +1,7 @@
 """The training loop of one process (rank): the original UNet V2 schedule plus AMP, DDP, non-finite guard,
 resume and logs. :func:`unetkit.training.train` launches it.
 
-Original behaviour: docs/original-behaviour.md, "EvalPlanner", "LR policy" and "Logs and checkpoints".
+Original behaviour: docs/original-behaviour.md, "ValidationSchedule", "LR policy" and "Logs and checkpoints".
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from unetkit.training.data import (
     make_loader,
     tile_refs,
 )
-from unetkit.training.eval_planner import EvalPlanner
 from unetkit.training.losses import batch_metrics, build_criterion
 from unetkit.training.lr_policy import LRPolicyWithPatience, schedule_factor
 from unetkit.training.run_dir import STATE_VERSION, RunDir
 from unetkit.training.run_log import RunLog
 from unetkit.training.setup import Job, Prepared, class_weights, creation_options, prepare, setup_determinism
 from unetkit.training.validation import ValidationPreview, run_validation
+from unetkit.training.validation_schedule import ValidationSchedule
 
 log = logging.getLogger("unetkit.training")
 
@@ -44,10 +44,10 @@ class TrainingDiverged(UnetkitError):
 
 
 class Trainer:
-    def __init__(self, job: Job, plan: ddp.DevicePlan, local_rank: int, prepared: Prepared | None = None):
-        self.job, self.cfg, self.plan = job, job.cfg, plan
+    def __init__(self, job: Job, layout: ddp.DeviceLayout, local_rank: int, prepared: Prepared | None = None):
+        self.job, self.cfg, self.layout = job, job.cfg, layout
         self.rank, self.world = ddp.rank(), ddp.world_size()
-        self.device = plan.device(local_rank)
+        self.device = layout.device(local_rank)
         self.is_main = self.rank == 0
         self.run = RunDir(job.run_dir)
         cfg = self.cfg
@@ -78,9 +78,9 @@ class Trainer:
                                            seed=job.seed,
                                            cache_bytes=cache // max(1, workers.val))  # fmt: skip
         self.train_sampler = ShardSampler(len(self.train_set), shuffle=True, seed=job.seed, rank=self.rank,
-                                          world=self.world, batch_size=plan.batch_train)  # fmt: skip
+                                          world=self.world, batch_size=layout.batch_train)  # fmt: skip
         self.val_sampler = ShardSampler(len(self.val_set), shuffle=False, seed=job.seed, rank=self.rank,
-                                        world=self.world, batch_size=plan.batch_val)  # fmt: skip
+                                        world=self.world, batch_size=layout.batch_val)  # fmt: skip
         pin = self.device.type == "cuda"
         self.train_loader = make_loader(self.train_set, self.train_sampler, workers.train, pin)
         self.val_loader = make_loader(self.val_set, self.val_sampler, workers.val, pin)
@@ -131,7 +131,7 @@ class Trainer:
                     "%d parameters never get a gradient (e.g. %s); excluded from DDP", len(frozen), frozen[0]
                 )
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        if self._want_compile(plan.batch_train):
+        if self._want_compile(layout.batch_train):
             self.net = compile_module(self.net)
 
         lc = cfg.unetkit.loss
@@ -141,7 +141,7 @@ class Trainer:
         )  # fmt: skip
         self.policy = LRPolicyWithPatience(cfg.lr, cfg.lr_decreasing.patience, cfg.lr_decreasing.lr_divisor)
         self.optimizer = self._new_optimizer(cfg.lr)
-        self.planner = EvalPlanner(cfg.epochs, cfg.val_every)
+        self.planner = ValidationSchedule(cfg.epochs, cfg.val_every)
         self.scaler = torch.amp.GradScaler("cuda") if self.numerics.needs_grad_scaler else None
         self.checkpoints: list[dict] = []
         self.global_iter = 0
@@ -184,7 +184,7 @@ class Trainer:
             self.scaler.load_state_dict(s["scaler"])
         self.epochs = int(s.get("epochs", self.epochs))
         self.total_iters = self.epochs * self.iters_per_epoch
-        self.planner = EvalPlanner(self.epochs, float(s.get("val_every", self.cfg.val_every)))
+        self.planner = ValidationSchedule(self.epochs, float(s.get("val_every", self.cfg.val_every)))
         self.planner.load_state_dict(s["planner"])
         self.policy.load_state_dict(s["lr_policy"])
         self.checkpoints = list(s["checkpoints"])
@@ -353,7 +353,7 @@ class Trainer:
         total = self.global_iter + max(ipe, int(left / max(step_s, 1e-9)))
         self.epochs = max(1, math.ceil(total / ipe))
         self.total_iters = self.epochs * ipe
-        self.planner = EvalPlanner(self.epochs, max(self.epochs / r.validations, 1 / ipe))
+        self.planner = ValidationSchedule(self.epochs, max(self.epochs / r.validations, 1 / ipe))
         self.planner.performed = self.planner.required(epoch_flt - 1 / ipe)  # those due before this step
         if self.log:
             self.log.write({"type": "refit", "iteration": self.global_iter, "step_s": round(step_s, 5),
@@ -381,7 +381,7 @@ class Trainer:
                 "(the listed images, which a small project may list several times; with patch sampling a "
                 "training sample is one random crop per epoch and validation images are split into tiles), "
                 f"{ipe} iterations per epoch, {self.world} process(es) on {self.device.type}, batch "
-                f"{self.plan.batch_train}×{self.world}"
+                f"{self.layout.batch_train}×{self.world}"
             )
             self.log.start_progress(self.total_iters, self.global_iter)
         t_start = time.perf_counter()
@@ -471,7 +471,7 @@ class Trainer:
 def run_process(
     local_rank: int,
     job: Job,
-    plan: ddp.DevicePlan,
+    layout: ddp.DeviceLayout,
     port: int | None,
     errors=None,
     prepared: Prepared | None = None,
@@ -486,10 +486,10 @@ def run_process(
         torch.get_num_threads(),
     )
     try:
-        if plan.world > 1:
-            ddp.init_process_group(plan, local_rank, port)
-        local = int(os.environ["LOCAL_RANK"]) if plan.torchrun else local_rank
-        Trainer(job, plan, local, prepared).fit()
+        if layout.world > 1:
+            ddp.init_process_group(layout, local_rank, port)
+        local = int(os.environ["LOCAL_RANK"]) if layout.torchrun else local_rank
+        Trainer(job, layout, local, prepared).fit()
         ddp.barrier()
     except UnetkitError as exc:
         if errors is not None:

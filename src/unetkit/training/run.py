@@ -142,15 +142,15 @@ def train(
     prepared = prepare(
         job
     )  # user errors (project, tags, classes, sizes) surface here, before any process starts
-    plan = ddp.plan_devices(cfg)
-    writer = not plan.torchrun or int(os.environ.get("RANK", "0")) == 0  # only global rank 0 writes
+    layout = ddp.device_layout(cfg)
+    writer = not layout.torchrun or int(os.environ.get("RANK", "0")) == 0  # only global rank 0 writes
     if writer and (not resume or run.load_state() is None):
         if not resume:
             run.prepare_new(cfg.settings())
         else:
             atomic.make_folder(run.checkpoints)
     try:
-        _run_processes(run_process, job, plan, prepared)
+        _run_processes(run_process, job, layout, prepared)
     except BaseException:
         if writer and new_folder and run.load_state() is None:  # failed before its first checkpoint
             shutil.rmtree(run.path, ignore_errors=True)
@@ -160,16 +160,16 @@ def train(
     )
 
 
-def _run_processes(run_process, job, plan, prepared) -> None:
+def _run_processes(run_process, job, layout, prepared) -> None:
     import torch.multiprocessing as mp
 
     from unetkit.ports import free_port
 
-    if plan.world > 1 and not plan.torchrun:
+    if layout.world > 1 and not layout.torchrun:
         ctx = mp.get_context("spawn")
         errors = ctx.SimpleQueue()
         try:
-            mp.start_processes(run_process, args=(job, plan, free_port(), errors), nprocs=plan.world,
+            mp.start_processes(run_process, args=(job, layout, free_port(), errors), nprocs=layout.world,
                                join=True, start_method="spawn")  # fmt: skip
         except Exception as exc:
             if not errors.empty():
@@ -177,7 +177,7 @@ def _run_processes(run_process, job, plan, prepared) -> None:
                 raise UnetkitError(message, file=file, json_path=json_path) from None
             raise UnetkitError(f"a training process failed: {exc}") from exc
     else:
-        run_process(0, job, plan, None, prepared=prepared if plan.world == 1 else None)
+        run_process(0, job, layout, None, prepared=prepared if layout.world == 1 else None)
 
 
 def remove_temporaries(run_dir: Path) -> list[Path]:

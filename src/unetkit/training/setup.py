@@ -18,7 +18,7 @@ from unetkit.training import init_weights
 from unetkit.training.classes import continue_training_indexing
 from unetkit.training.config import TrainConfig, check_model_stride
 from unetkit.training.data import split_by_names, split_by_tags
-from unetkit.training.inputs import plan_inputs
+from unetkit.training.inputs import choose_inputs
 from unetkit.training.run_dir import RunDir
 
 
@@ -91,7 +91,7 @@ def prepare(job: Job) -> Prepared:
     check_model_stride(cfg, stride)
     size = (cfg.input_size.width, cfg.input_size.height)
     try:
-        in_channels, preprocessing = plan_inputs([r.item.image_path for r in splits["train"]], size)
+        in_channels, preprocessing = choose_inputs([r.item.image_path for r in splits["train"]], size)
     except ConfigError as exc:
         raise ConfigError(exc.message, file=project.path) from None
     requested = creation_options(cfg).get("in_channels")

@@ -247,13 +247,13 @@ class ResizeLayer(Layer):
                 key="aspect_ratio.keep",
             )
 
-    def plan(self, ann):
+    def frame(self, ann):
         s = self.settings
-        return ops.plan_resize(ann.width, ann.height, s.width, s.height, s.aspect_ratio.keep)
+        return ops.resize_frame(ann.width, ann.height, s.width, s.height, s.aspect_ratio.keep)
 
     @drops_untransformable
     def process(self, el, ctx):
-        plan = self.plan(el.ann)
+        plan = self.frame(el.ann)
         image = ImageRef.from_array(ops.resize_image(el.image.get(), plan))
         yield 0, el.replace(image=image, ann=ops.resize_annotation_with(el.ann, plan))
 
@@ -287,7 +287,7 @@ class RotateLayer(Layer):
     def process(self, el, ctx):
         r, ann = self.settings.rotate_angles, el.ann
         angle = float(ctx.rng.uniform(r.min_degrees, r.max_degrees))
-        plan = ops.plan_rotation(ann.width, ann.height, angle, self.settings.black_regions.mode)
+        plan = ops.rotation_frame(ann.width, ann.height, angle, self.settings.black_regions.mode)
         if plan.empty:
             log.warning("rotate: empty crop for %s, element dropped", el.item_name)
             return
@@ -415,7 +415,7 @@ class ResizeAnnotationLayer(ResizeLayer):
     @drops_untransformable
     def process(self, el, ctx):
         ann = el.ann
-        plan = self.plan(ann)
+        plan = self.frame(ann)
         new_ann = ops.resize_annotation_with(ann, plan, classes=self.settings.classes, set_size=False)
         new_ann.extra = {**ann.extra, ANN_SIZE_KEY: [plan.size[0], plan.size[1]]}
         yield 0, el.replace(ann=new_ann)
@@ -441,7 +441,7 @@ class RestoreAnnotationScaleLayer(Layer):
             isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)
         ):
             raise ValueError(f"annotation key {ANN_SIZE_KEY!r} must be [width, height], got {size!r}")
-        plan = ops.plan_resize(size[0], size[1], ann.width, ann.height, False)
+        plan = ops.resize_frame(size[0], size[1], ann.width, ann.height, False)
         new_ann = ops.resize_annotation_with(ann, plan, classes=self.settings.classes, set_size=False)
         new_ann.extra = {k: v for k, v in ann.extra.items() if k != ANN_SIZE_KEY}
         yield 0, el.replace(ann=new_ann)

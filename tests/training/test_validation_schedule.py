@@ -1,6 +1,6 @@
 import pytest
 
-from unetkit.training.eval_planner import EvalPlanner, validation_iterations
+from unetkit.training.validation_schedule import ValidationSchedule, validation_iterations
 
 
 @pytest.mark.parametrize(
@@ -21,9 +21,9 @@ def test_eval_planner_table(epochs, iters, val_every, expected):
 
 def test_val_every_larger_than_epochs_never_validates_and_state_round_trips():
     assert validation_iterations(2, 4, 3.0) == []
-    p = EvalPlanner(2, 0.5)
+    p = ValidationSchedule(2, 0.5)
     assert p.need_validation(0.5)
     p.validation_performed()
-    q = EvalPlanner(2, 0.5)
+    q = ValidationSchedule(2, 0.5)
     q.load_state_dict(p.state_dict())
     assert not q.need_validation(0.75) and q.need_validation(1.0)

@@ -1,6 +1,6 @@
 """When to validate: after each iteration, at most one validation if floor(e/val_every + 1e-9) > done.
 
-Original behaviour: docs/original-behaviour.md, "EvalPlanner".
+Original behaviour: docs/original-behaviour.md, "ValidationSchedule".
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 
-class EvalPlanner:
+class ValidationSchedule:
     def __init__(self, epochs: int, val_every: float):
         self.epochs = epochs
         self.val_every = val_every
@@ -32,7 +32,7 @@ class EvalPlanner:
 
 def validation_iterations(epochs: int, iters_per_epoch: int, val_every: float) -> list[int]:
     """Global (1-based) iteration numbers after which validation runs, for a whole training."""
-    planner = EvalPlanner(epochs, val_every)
+    planner = ValidationSchedule(epochs, val_every)
     out = []
     for epoch in range(epochs):
         for it in range(iters_per_epoch):
