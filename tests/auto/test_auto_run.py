@@ -17,7 +17,7 @@ from unetkit.models.checkpoint import load_checkpoint, read_card
 from unetkit.project import Annotation, Bitmap, Label, ObjClass, Project, ProjectMeta, ProjectWriter
 
 pytestmark = pytest.mark.filterwarnings("ignore:CUDA is not available")
-BUDGET_S = 60.0
+BUDGET_S = 120.0  # small work: 8 images, 2 minutes, kept within ±10 %
 
 
 def make_project(path, n=10, size=64, seed=0):
@@ -41,7 +41,7 @@ def make_project(path, n=10, size=64, seed=0):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("auto")
-    project = make_project(root / "project")
+    project = make_project(root / "project", n=8)
     started = time.perf_counter()
     code = main(["auto", str(project), "--out", str(root / "run"), "--budget", f"{BUDGET_S:.0f}s", "--folds", "2",
                  "--no-progress"])  # fmt: skip
@@ -51,13 +51,13 @@ def run(tmp_path_factory):
 def test_the_budget_is_kept(run):
     _, folder, elapsed, code = run
     assert code == 0
-    assert 0.8 * BUDGET_S <= elapsed <= 1.2 * BUDGET_S
+    assert 0.9 * BUDGET_S <= elapsed <= 1.1 * BUDGET_S, elapsed
 
 
 def test_outputs_plan_report_and_ensemble_card(run):
     _, folder, _, _ = run
     plan = Plan.read(folder / "plan.json")
-    assert plan.folds == 2 and plan.fingerprint["images"] == 10
+    assert plan.folds == 2 and plan.fingerprint["images"] == 8
     assert not list(folder.glob(".out-of-fold-*"))  # the out-of-fold memory maps are removed
     card = read_card(folder)  # RUN resolves to RUN/model
     assert card.path == folder / "model" and card.model == "ensemble" and card.model_options["count"] == 2

@@ -65,3 +65,18 @@ def test_a_refit_with_time_left_lengthens_the_run_to_fill_it(tiny_project, tmp_p
     steps = [r["iteration"] for r in records if r["type"] == "train"]
     assert refit["total_iterations"] > 6  # 2 planned epochs were far too few for 6 seconds
     assert refit["total_iterations"] % 3 == 0 and max(steps) == refit["total_iterations"]
+
+
+@pytest.mark.parametrize("step_s, expected", [(1.0, 9), (0.5, 15)])
+def test_a_refit_in_the_first_epochs_uses_the_step_time_measured_before(
+    tiny_project, tmp_path, step_s, expected
+):
+    """At iteration 3 of 3 an epoch the run's own timing still holds the first epoch's one-off costs: the given
+    step time (auto's probe) sizes the run instead: ceil((3 + 6 s / step_s) / 3) whole epochs."""
+    end = time.time() + 6.0
+    records = _run(tiny_project, tmp_path, Refit(at_iteration=3, end=end, reserve_s=0, validations=2, step_s=step_s),
+                   epochs=2)  # fmt: skip
+    refit = next(r for r in records if r["type"] == "refit")
+    assert refit["step_s"] == step_s
+    # the time between `end` and the refit costs at most one step: at most one epoch fewer
+    assert expected - 3 <= refit["total_iterations"] <= expected

@@ -210,7 +210,8 @@ def auto(
         refit = None
         if not fixed:
             at = max(1, config["unetkit"]["scheduler"]["hold_iters"])
-            refit = Refit(at, fold_end, validation_reserve(plan, len(split["val"])), plan.validations)
+            reserve = validation_reserve(plan, len(split["val"]))
+            refit = Refit(at, fold_end, reserve, plan.validations, plan.probe.get("train_step_s"))
         again = resume and fold_dir.is_dir() and any(fold_dir.iterdir())
         with on_planned_device(plan.device):
             result = train(project_dir, config, fold_dir, progress=progress, split=fold, deadline=deadline,

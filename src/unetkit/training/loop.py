@@ -347,6 +347,8 @@ class Trainer:
         now = time.perf_counter()
         if self.global_iter >= 2 * ipe and self._first_epoch_end is not None:
             step_s = (now - self._first_epoch_end) / (self.global_iter - ipe)
+        elif r.step_s is not None:  # still in the first epochs: their time holds one-off costs
+            step_s = r.step_s
         else:
             step_s = (now - t_start) / self.global_iter
         left = r.end - time.time() - r.reserve_s

@@ -43,12 +43,17 @@ class Job:
 class Refit:
     """Once, after ``at_iteration`` steps of a one-process run: set the number of steps (whole epochs) from the
     measured step time so that training ends at ``end`` (a ``time.time()`` value), keeping ``reserve_s`` for the
-    remaining validations and checkpoints, and spread ``validations`` evenly over the new length."""
+    remaining validations and checkpoints, and spread ``validations`` evenly over the new length.
+
+    ``step_s`` is a step time measured before (auto's probe, on the same pipeline after its first epoch): used when
+    the refit comes before the run's own second epoch, whose timing still holds the one-off cost of the first
+    (decoding and caching the images, allocator warm-up), which made short runs stop well before their budget."""
 
     at_iteration: int
     end: float
     reserve_s: float
     validations: int
+    step_s: float | None = None
 
 
 @dataclass
