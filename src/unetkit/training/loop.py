@@ -70,6 +70,7 @@ class Trainer:
         workers = cfg.data_workers
         cache = cfg.unetkit.cache_mb * 2**20
         meta = self.project.meta
+        self.prep_splits = prep.splits
         self.train_set = SegmentationDataset(prep.splits["train"], meta, self.indexing, cfg, prep.preprocessing,
                                              in_channels=prep.in_channels, train=True,
                                              seed=job.seed, cache_bytes=cache // max(1, workers.train))  # fmt: skip
@@ -374,14 +375,23 @@ class Trainer:
             if self.log:
                 self.log.close()
 
+    def _samples_text(self) -> str:
+        """``N train / M val samples``, and where they come from when the counts are not the images'."""
+        images = {k: len({r.item.image_path for r in self.prep_splits[k]}) for k in ("train", "val")}
+        text = f"{len(self.train_set)} train / {len(self.val_set)} val samples"
+        if (len(self.train_set), len(self.val_set)) == (images["train"], images["val"]):
+            return text
+        return (
+            f"{text} from {images['train']} / {images['val']} images (an image listed several times gives a "
+            "sample each, a random crop per epoch; a validation image is split into input-size tiles)"
+        )
+
     def _fit(self) -> None:
         cfg, ipe = self.cfg, self.iters_per_epoch
         if self.log:
             self.log.message(
                 f"{self.loss_name} loss ({'multi-label' if self.multilabel else 'binary' if self.binary else 'multiclass'}: {self.num_classes} classes), "
-                f"model {self.model_name}, {len(self.train_set)} train / {len(self.val_set)} val samples "
-                "(the listed images, which a small project may list several times; with patch sampling a "
-                "training sample is one random crop per epoch and validation images are split into tiles), "
+                f"model {self.model_name}, {self._samples_text()}, "
                 f"{ipe} iterations per epoch, {self.world} process(es) on {self.device.type}, batch "
                 f"{self.layout.batch_train}×{self.world}"
             )
