@@ -138,10 +138,18 @@ def isa_lines(numerics_auto: str) -> tuple[list[str], str]:
     if d["env"].get("MKL_ENABLE_INSTRUCTIONS"):
         env += f", MKL_ENABLE_INSTRUCTIONS={d['env']['MKL_ENABLE_INSTRUCTIONS']}"
     flags = ", ".join(d["bf16_flags"]) or "none"
+    if "UNETKIT_CPU_BF16" in d["env"]:
+        why = "set by UNETKIT_CPU_BF16"
+    elif d["native_bf16"]:
+        why = "the CPU has it and no cap rules it out"
+    elif d["bf16_flags"]:
+        why = "the CPU has it but the caps above rule it out: bf16 is emulated"
+    else:
+        why = "the CPU lacks it: bf16 is emulated"
     lines = [
         f"cpu: {d['cpu']}; torch ISA (get_cpu_capability): {d['torch_isa']}; oneDNN ISA: {onednn}",
         f"ISA caps: {env}",
-        f"bf16: {'native' if d['native_bf16'] else 'not native (emulated)'} (CPU bf16 flags: {flags}); "
+        f"bf16: {'native' if d['native_bf16'] else 'not native'} ({why}; CPU bf16 flags: {flags}); "
         f"amp auto = {numerics_auto}",
     ]
     return lines, onednn

@@ -171,8 +171,10 @@ def auto(
     if state.phase == "done":
         say("done", "the run is already complete")
         return _completed(run, state, started)
-    say("plan", "resuming: reading the recorded plan" if (run / "plan.json").is_file() else "")
-    if (run / "plan.json").is_file():
+    recorded = (run / "plan.json").is_file()
+    say("plan", "the recorded plan" if recorded else "the given plan" if plan is not None else
+        "fingerprint and speed probes")  # fmt: skip
+    if recorded:
         plan, given = Plan.read(run / "plan.json"), state.given_plan
     else:
         if isinstance(plan, (str, Path)):
