@@ -18,8 +18,17 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="import_command", metavar="SUBCOMMAND", required=True)
 
     m = add_command(sub, "masks", "images + masks (CHASE DB1, 0/255, class values)", run_masks)
-    m.add_argument("--images", required=True, metavar="DIR", help="image folder")
-    m.add_argument("--masks", required=True, metavar="DIR", help="mask folder (may be the image folder)")
+    m.add_argument("--images", metavar="DIR", help="image folder (not with --split-csv)")
+    m.add_argument(
+        "--masks", metavar="DIR", help="mask folder (may be the image folder; not with --split-csv)"
+    )
+    m.add_argument(
+        "--split-csv",
+        default=None,
+        metavar="FILE",
+        help="pair by a csv's image,mask columns (paths relative to its folder) and tag each image with its "
+        "split column (train/val/test), instead of --images/--masks",
+    )
     m.add_argument(
         "-o",
         "--out",
@@ -51,6 +60,33 @@ def register(subparsers) -> None:
         default=None,
         metavar="V=CLASS,...",
         help="value->class table, e.g. 1=road,2=car (0 = bg)",
+    )
+    m.add_argument(
+        "--classes",
+        default=None,
+        metavar="NAME,...",
+        help="class-index masks: value i is the i-th name (from 0; an empty name = background), "
+        "e.g. Sky,Building,Pole",
+    )
+    m.add_argument(
+        "--ignore",
+        default=None,
+        metavar="V,...",
+        help="mask values whose pixels become the neutral class (--neutral), ignored by train/evaluate",
+    )
+    m.add_argument(
+        "--threshold",
+        type=int,
+        default=None,
+        metavar="T",
+        help="binary masks: foreground where value >= T (1..255; a 1-bit mask's 1 counts as 255); without "
+        "it any value > 0 of a 0/v mask, and soft-edged 8-bit masks are cut at 128 with a warning",
+    )
+    m.add_argument(
+        "--instances",
+        action="store_true",
+        help="each mask is a folder of binary masks, one per object (<masks>/<image stem>/*.png); "
+        "their union is class --class",
     )
     m.add_argument("--tag", default=None, metavar="T", help="tag every image with T (e.g. train)")
     m.add_argument(
@@ -96,15 +132,51 @@ def parse_value_map(text: str) -> dict[int, str | None]:
     return out
 
 
+def parse_classes(text: str) -> dict[int, str | None]:
+    """'Sky,Building,,Car' -> {0: 'Sky', 1: 'Building', 2: None, 3: 'Car'} (an empty name = background)."""
+    names = [n.strip() for n in text.split(",")]
+    given = [n for n in names if n]
+    if not given:
+        raise ConfigError("--classes lists no class name")
+    twice = sorted({n for n in given if given.count(n) > 1})
+    if twice:
+        raise ConfigError(f"--classes lists {', '.join(twice)} twice")
+    return {i: n or None for i, n in enumerate(names)}
+
+
+def parse_values(text: str, flag: str) -> tuple[int, ...]:
+    """'11' or '0,255' -> (11,) / (0, 255): non-negative integers."""
+    try:
+        values = tuple(int(v) for v in filter(None, (v.strip() for v in text.split(","))))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 0:
+        raise ConfigError(
+            f"{flag} {text!r} must be non-negative integers separated by commas, e.g. 11 or 0,255"
+        )
+    return values
+
+
 def run_masks(args: argparse.Namespace) -> int:
     """Import images with one mask per image: the mask of X.jpg is X<suffix>.<ext>, or with --match the mask
-    whose name holds the same id (first group of REGEX). Masks may be PNG, GIF, TIFF, BMP, palette, 0/255 or
-    class values. Binary masks (0 and one other value) become class --class; other masks need --value-map.
-    --fov: field-of-view masks, the pixels outside become the neutral class. CHASE DB1 (images and *_1stHO.png
-    masks in one folder) is recognised automatically."""
+    whose name holds the same id (first group of REGEX), or the pairs of --split-csv (whose split column tags
+    each image). Masks may be PNG, GIF, TIFF, BMP, JPEG, palette, 1-bit, 0/255 or class values. Binary masks
+    (0 and one other value) become class --class, soft-edged ones are cut by --threshold (default 128, with a
+    warning); class-index masks need --classes or --value-map; --ignore values and, with --fov, the pixels
+    outside the field of view become the neutral class. --instances: a folder of masks per image, one per
+    object. CHASE DB1 (images and *_1stHO.png masks in one folder) is recognised automatically."""
     from unetkit.project.imports import import_masks
 
+    if args.classes and args.value_map:
+        raise ConfigError("give --classes or --value-map, not both")
+    if args.split_csv is None and (args.images is None or args.masks is None):
+        raise ConfigError("give --images DIR and --masks DIR, or --split-csv FILE")
+    if args.split_csv is not None and (args.images is not None or args.masks is not None):
+        raise ConfigError("--split-csv names the images and masks itself: no --images/--masks")
     value_map = parse_value_map(args.value_map) if args.value_map else None
+    if args.classes:
+        value_map = parse_classes(args.classes)
+    ignore = parse_values(args.ignore, "--ignore") if args.ignore else ()
     names = ("mask_suffix", "tag", "split", "seed", "dataset", "match", "fov_suffix", "neutral")
     project = import_masks(
         args.images,
@@ -113,7 +185,8 @@ def run_masks(args: argparse.Namespace) -> int:
         args.class_name,
         value_map=value_map,
         fov_dir=args.fov,
-        **options(args, *names),
+        ignore=ignore,
+        **options(args, *names, "threshold", "instances", "split_csv"),
     )
     print(f"imported {len(project)} image(s) into {project.path}")
     return 0

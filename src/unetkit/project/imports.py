@@ -9,9 +9,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from unetkit.errors import FormatError
-from unetkit.project.annotation import Annotation, Label, Tag
-from unetkit.project.geometry import Bitmap
+import numpy as np
+
+from unetkit.errors import ConfigError, FormatError
+from unetkit.project.annotation import Annotation, Tag
 from unetkit.project.io import Project, ProjectWriter, check_name, image_size, is_image_name
 from unetkit.project.mask_files import (
     MASK_EXTENSIONS,
@@ -22,8 +23,10 @@ from unetkit.project.mask_files import (
     mask_to_labels,
     read_mask,
 )
+from unetkit.project.mask_labels import MaskRules, neutral_label
 from unetkit.project.meta import ObjClass, ProjectMeta, TagMeta, random_color
 from unetkit.project.output_folder import new_output_folder
+from unetkit.project.split_csv import read_split_csv
 
 CHASE_MASK_SUFFIX = "_1stHO"
 NEUTRAL_COLOR = "#808080"
@@ -49,10 +52,11 @@ def _split_tags(names: list[str], tag, split, seed) -> dict[str, list[Tag]]:
     return tags
 
 
-def _tag_metas(tag, split) -> list[TagMeta]:
-    names = ([tag] if tag else []) + (["train", "val"] if split is not None else [])
-    colors = {"train": "#00FF00", "val": "#0000FF"}
-    return [TagMeta(n, color=colors.get(n, "#A0A08C")) for n in dict.fromkeys(names)]
+_TAG_COLORS = {"train": "#00FF00", "val": "#0000FF", "test": "#FF0000"}
+
+
+def _tag_metas(names) -> list[TagMeta]:
+    return [TagMeta(n, color=_TAG_COLORS.get(n, "#A0A08C")) for n in dict.fromkeys(names)]
 
 
 def _derived(stem: str, stems: set) -> bool:
@@ -68,26 +72,36 @@ def _find_mask(masks_dir: Path, stem: str, suffix: str) -> Path | None:
     return None
 
 
-def _pairs_by_stem(images_dir: Path, masks_dir: Path, mask_suffix: str) -> list[tuple[Path, Path]]:
+def _pairs_by_stem(
+    images_dir: Path, masks_dir: Path, mask_suffix: str, instances: bool = False
+) -> list[tuple[Path, Path]]:
     same = images_dir.resolve() == masks_dir.resolve()
-    if same and not mask_suffix:
+    if same and not mask_suffix and not instances:
         if any(images_dir.glob(f"*{CHASE_MASK_SUFFIX}.png")):
             mask_suffix = CHASE_MASK_SUFFIX
         else:
             raise FormatError("images and masks are in the same folder: give --mask-suffix", file=images_dir)
     images = sorted(p for p in images_dir.iterdir() if p.is_file() and is_image_name(p.name))
-    if same:  # masks (and other derived files such as CHASE's *_2ndHO.png) are "<image stem>_<something>"
+    if same and not instances:  # masks (and derived files such as CHASE's *_2ndHO.png): "<image stem>_<...>"
         stems = {p.stem for p in images}
         images = [p for p in images if not p.stem.endswith(mask_suffix) and not _derived(p.stem, stems)]
     if not images:
         raise FormatError("no images found", file=images_dir)
     pairs, missing = [], []
     for img in images:
-        mask = _find_mask(masks_dir, img.stem, mask_suffix)
+        folder = masks_dir / f"{img.stem}{mask_suffix}"
+        mask = (
+            (folder if folder.is_dir() else None)
+            if instances
+            else _find_mask(masks_dir, img.stem, mask_suffix)
+        )
         (pairs.append((img, mask)) if mask else missing.append(img.name))
     if missing:
+        wanted = (
+            f"instance mask folder '<stem>{mask_suffix}/'" if instances else f"mask '<stem>{mask_suffix}.png'"
+        )
         raise FormatError(
-            f"no mask '<stem>{mask_suffix}.png' for {len(missing)} image(s): {', '.join(missing[:5])}",
+            f"no {wanted} for {len(missing)} image(s): {', '.join(missing[:5])}",
             file=masks_dir,
         )
     return pairs
@@ -104,16 +118,38 @@ def _fov_by_stem(fov_dir: Path, images: list[Path], fov_suffix: str) -> dict[Pat
     return found
 
 
-def _fov_label(fov_path: Path, shape: tuple[int, int], neutral: str) -> Label | None:
-    """A ``neutral`` bitmap over the pixels outside the field of view (mask value 0); None if there are none."""
+def _pairs_by_match(images_dir: Path, masks_dir: Path, fov_dir, match: str, instances: bool):
+    folders = [d.resolve() for d in (images_dir, masks_dir, fov_dir) if d is not None]
+    if len(set(folders)) != len(folders):
+        raise FormatError("with --match, images, masks and field-of-view masks need folders of their own")
+    regex = compile_match(match)
+    by_id = files_by_id(images_dir, regex, is_image_name, "image")
+    if not by_id:
+        raise FormatError("no images found", file=images_dir)
+    if instances:
+        masks = files_by_id(
+            masks_dir, regex, lambda n: not n.startswith("."), "instance mask folder", folders=True
+        )
+    else:
+        masks = files_by_id(masks_dir, regex, is_mask_name, "mask")
+    check_paired(by_id, masks, "instance mask folder" if instances else "mask", masks_dir)
+    fovs = {}
+    if fov_dir is not None:
+        fov_by_id = files_by_id(fov_dir, regex, is_mask_name, "field-of-view mask")
+        check_paired(by_id, fov_by_id, "field-of-view mask", fov_dir)
+        fovs = {img: fov_by_id[i] for i, img in by_id.items()}
+    return [(img, masks[i]) for i, img in by_id.items()], fovs
+
+
+def _read_fov(fov_path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The pixels outside the field of view (mask value 0)."""
     fov = read_mask(fov_path)
     if fov.shape != shape:
         raise FormatError(
             f"field-of-view mask size {fov.shape[0]}x{fov.shape[1]} differs from its image ({shape[0]}x{shape[1]})",
             file=fov_path,
         )
-    outside = Bitmap.from_full_mask(fov == 0)
-    return Label(neutral, outside) if outside is not None else None
+    return fov == 0
 
 
 def import_masks(
@@ -132,70 +168,82 @@ def import_masks(
     fov_dir=None,
     fov_suffix: str = "",
     neutral: str = "neutral",
+    threshold: int | None = None,
+    ignore=(),
+    instances: bool = False,
+    split_csv=None,
 ) -> Project:
-    """Import ``images_dir`` + ``masks_dir`` into a new project.
+    """Import ``images_dir`` + ``masks_dir`` (or the pairs of ``split_csv``) into a new project.
 
     Pairing: the mask of ``X.jpg`` is ``X<mask_suffix>.<ext>``; with ``match`` (a regular expression) an image
     and a mask pair when the first group of ``match`` finds the same id in both names (DRIVE: ``^(\\d+)_`` pairs
     ``21_training.tif`` with ``21_manual1.gif``). CHASE DB1 (images and ``*_1stHO.png`` masks in one folder) is
-    recognised when neither is given. ``fov_dir``: field-of-view masks (paired the same way, by ``fov_suffix``
-    or ``match``); the pixels outside (value 0) become one ``neutral`` object, which training and evaluation
-    ignore. ``tag`` tags every image; ``split`` (train fraction) tags a seeded random part ``train``, the rest
-    ``val``.
+    recognised when neither is given. ``split_csv`` (then ``images_dir`` and ``masks_dir`` are None): a csv of
+    ``image,mask[,split]`` paths relative to its folder; each image is tagged with its ``split`` value.
+    ``fov_dir``: field-of-view masks (paired by ``fov_suffix`` or ``match``); the pixels outside (value 0)
+    become one ``neutral`` object, which training and evaluation ignore. ``tag`` tags every image; ``split``
+    (train fraction) tags a seeded random part ``train``, the rest ``val``.
+
+    Masks: binary (any value > 0 is ``class_name``; ``threshold``: value >= threshold; soft-edged 8-bit masks
+    without one are cut at 128 with a warning), class values by ``value_map`` (value -> title, None =
+    background), ``ignore`` values -> ``neutral``, or with ``instances`` a folder of binary masks per image
+    (one per object; the union is ``class_name``). See :mod:`unetkit.project.mask_labels`.
     """
-    images_dir, masks_dir, out_dir = Path(images_dir), Path(masks_dir), Path(out_dir)
+    rules = MaskRules(class_name, value_map, threshold, tuple(ignore), neutral, instances)
+    out_dir = Path(out_dir)
     fov_dir = Path(fov_dir) if fov_dir is not None else None
-    for d in (images_dir, masks_dir) + ((fov_dir,) if fov_dir is not None else ()):
-        if not d.is_dir():
-            raise FormatError("folder not found", file=d)
-    fovs: dict[Path, Path] = {}
-    if match is not None:
-        folders = [d.resolve() for d in (images_dir, masks_dir, fov_dir) if d is not None]
-        if len(set(folders)) != len(folders):
-            raise FormatError("with --match, images, masks and field-of-view masks need folders of their own")
-        regex = compile_match(match)
-        by_id = files_by_id(images_dir, regex, is_image_name, "image")
-        if not by_id:
-            raise FormatError("no images found", file=images_dir)
-        masks = files_by_id(masks_dir, regex, is_mask_name, "mask")
-        check_paired(by_id, masks, "mask", masks_dir)
-        pairs = [(img, masks[i]) for i, img in by_id.items()]
-        if fov_dir is not None:
-            fov_by_id = files_by_id(fov_dir, regex, is_mask_name, "field-of-view mask")
-            check_paired(by_id, fov_by_id, "field-of-view mask", fov_dir)
-            fovs = {img: fov_by_id[i] for i, img in by_id.items()}
+    split_of: dict[Path, str] = {}
+    if split_csv is not None:
+        if images_dir is not None or masks_dir is not None or match is not None or split is not None:
+            raise ConfigError(
+                "--split-csv pairs and splits the images itself: no --images/--masks/--match/--split"
+            )
+        if fov_dir is not None and not fov_dir.is_dir():
+            raise FormatError("folder not found", file=fov_dir)
+        rows = read_split_csv(split_csv, instances=instances)
+        pairs = [(r.image, r.mask) for r in rows]
+        split_of = {r.image: r.split for r in rows if r.split}
+        fovs = _fov_by_stem(fov_dir, [img for img, _ in pairs], fov_suffix) if fov_dir is not None else {}
+        sources = list(dict.fromkeys(p.parent for pair in pairs for p in pair))  # the folders read from
+        sources += [fov_dir] if fov_dir is not None else []
     else:
-        pairs = _pairs_by_stem(images_dir, masks_dir, mask_suffix)
-        if fov_dir is not None:
-            fovs = _fov_by_stem(fov_dir, [img for img, _ in pairs], fov_suffix)
+        if images_dir is None or masks_dir is None:
+            raise ConfigError("give --images and --masks, or --split-csv")
+        images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+        sources = [d for d in (images_dir, masks_dir, fov_dir) if d is not None]
+        for d in sources:
+            if not d.is_dir():
+                raise FormatError("folder not found", file=d)
+        if match is not None:
+            pairs, fovs = _pairs_by_match(images_dir, masks_dir, fov_dir, match, instances)
+        else:
+            pairs = _pairs_by_stem(images_dir, masks_dir, mask_suffix, instances)
+            fovs = _fov_by_stem(fov_dir, [img for img, _ in pairs], fov_suffix) if fov_dir is not None else {}
     for img, _ in pairs:
         check_name(img.name, "image name")
-    class_titles = (
-        [class_name] if value_map is None else list(dict.fromkeys(v for v in value_map.values() if v))
-    )
+    class_titles = rules.titles()
     colors = class_colors(class_titles)
     classes = [ObjClass(t, "bitmap", colors[t]) for t in class_titles]
-    if fovs and neutral not in class_titles:
+    if (fovs or rules.ignore) and neutral not in class_titles:
         classes.append(ObjClass(neutral, "bitmap", NEUTRAL_COLOR))
     names = [img.name for img, _ in pairs]
-    meta = ProjectMeta(classes, _tag_metas(tag, split))
     tags = _split_tags(names, tag, split, seed)
-    sources = [d for d in (images_dir, masks_dir, fov_dir) if d is not None]
+    for img, value in split_of.items():
+        if value != tag:
+            tags[img.name].append(Tag(value))
+    tag_names = [tag] if tag else []
+    tag_names += ["train", "val"] if split is not None else list(dict.fromkeys(split_of.values()))
+    meta = ProjectMeta(classes, _tag_metas(tag_names))
     with new_output_folder(out_dir, sources=sources) as staging:  # a failed import leaves nothing
         writer = ProjectWriter(staging, meta)
         for img, mask_path in pairs:
-            mask = read_mask(mask_path)
             h, w = image_size(img)
-            if mask.shape != (h, w):
-                raise FormatError(
-                    f"mask size {mask.shape[0]}x{mask.shape[1]} differs from image {img.name} ({h}x{w})",
-                    file=mask_path,
-                )
-            labels = mask_to_labels(mask, value_map, class_name, file=mask_path)
-            if img in fovs:
-                outside = _fov_label(fovs[img], (h, w), neutral)
-                labels += [outside] if outside is not None else []  # drawn last: wins over the mask's classes
+            labels, ignored = rules.labels(mask_path, img, (h, w))
+            outside = _read_fov(fovs[img], (h, w)) if img in fovs else None
+            extra = neutral_label(neutral, ignored, outside)
+            labels += [extra] if extra is not None else []  # drawn last: wins over the mask's classes
             writer.add_item(dataset, img.name, img, Annotation(h, w, labels, tags[img.name]))
+    rules.warn_soft(len(pairs))
     return Project.read(out_dir)
 
 

@@ -97,15 +97,29 @@ def read_mask(path) -> np.ndarray:
     return arr
 
 
-def mask_to_labels(mask: np.ndarray, value_map: dict | None, class_name: str, *, file=None) -> list[Label]:
+def _ranges(values) -> str:
+    """[0, 1, 2, 3, 7] -> '0..3, 7'."""
+    out: list[str] = []
+    for v in sorted(values):
+        if out and out[-1][1] == v - 1:
+            out[-1] = (out[-1][0], v)
+        else:
+            out.append((v, v))
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in out)
+
+
+def mask_to_labels(
+    mask: np.ndarray, value_map: dict | None, class_name: str, *, file=None, ignore=()
+) -> list[Label]:
     """One bitmap label per class present in ``mask``.
 
     Without ``value_map`` the mask must be binary (0 and one other value: 0/1, 0/255): non-zero -> ``class_name``.
-    With ``value_map`` (value -> class title, or None for background) every value must be in the table.
+    With ``value_map`` (value -> class title, or None for background) every value must be in the table or in
+    ``ignore`` (values left to the caller, e.g. for the neutral class); 0 not in the table is background.
     """
     values = np.unique(mask)
     if value_map is None:
-        nonzero = [int(v) for v in values if v != 0]
+        nonzero = [int(v) for v in values if v != 0 and int(v) not in ignore]
         if len(nonzero) > 1:
             raise FormatError(
                 f"mask has values {[int(v) for v in values]}; a binary mask needs 0 and one other value — "
@@ -113,9 +127,10 @@ def mask_to_labels(mask: np.ndarray, value_map: dict | None, class_name: str, *,
                 file=file,
             )
         value_map = {v: class_name for v in nonzero}
-    unknown = [int(v) for v in values if int(v) not in value_map and v != 0]
+    unknown = [int(v) for v in values if int(v) not in value_map and v != 0 and int(v) not in ignore]
     if unknown:
-        raise FormatError(f"mask values {unknown} are not in the value->class table", file=file)
+        known = f"it has {_ranges(value_map)}" + (f", ignored {_ranges(ignore)}" if len(ignore) else "")
+        raise FormatError(f"mask values {unknown} are not in the value->class table ({known})", file=file)
     by_class: dict[str, np.ndarray] = {}
     for v in values:
         title = value_map.get(int(v))
@@ -150,11 +165,15 @@ def _listing(names: list[str]) -> str:
     return ", ".join(names[:SHOWN]) + more
 
 
-def files_by_id(folder: Path, regex: re.Pattern, accept, what: str) -> dict[str, Path]:
-    """The files of ``folder`` that ``accept`` (a name test) by the id ``regex`` finds in their names."""
+def files_by_id(
+    folder: Path, regex: re.Pattern, accept, what: str, *, folders: bool = False
+) -> dict[str, Path]:
+    """The files (with ``folders``: the sub-folders) of ``folder`` that ``accept`` (a name test) by the id
+    ``regex`` finds in their names."""
     out: dict[str, Path] = {}
     unmatched, twice = [], []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and accept(p.name)):
+    kind = Path.is_dir if folders else Path.is_file
+    for path in sorted(p for p in folder.iterdir() if kind(p) and accept(p.name)):
         found = regex.search(path.name)
         if found is None or not found.group(1):
             unmatched.append(path.name)
