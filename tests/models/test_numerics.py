@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -78,7 +79,11 @@ def test_detection_agrees_with_the_kernel():
     proc = Path("/proc/cpuinfo")
     if not proc.is_file():
         pytest.skip("no /proc/cpuinfo on this platform")
-    assert numerics.cpu_native_bf16() == cpu_flags_have_bf16(proc)
+    flags_say = numerics.native_bf16_from(os.environ, numerics.cpu_flags())  # the ISA caps and override too
+    assert numerics.cpu_native_bf16() == flags_say
+    if not any(k in os.environ for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+                                          "UNETKIT_CPU_BF16")):  # fmt: skip
+        assert flags_say == cpu_flags_have_bf16(proc)
 
 
 def test_bf16_channels_last_forward_backward_keeps_fp32_logits_close():

@@ -218,6 +218,7 @@ class CompiledModule:
         self.module = module
         self.failed = False
         try:
+            isolate_inductor_cache()
             self.compiled = torch.compile(module, **options)
         except Exception as exc:  # noqa: BLE001 - e.g. an unsupported Python / platform
             self._fall_back(exc)
@@ -237,6 +238,25 @@ class CompiledModule:
 
     def __getattr__(self, name):  # train()/eval()/parameters() … of the wrapped module
         return getattr(self.module, name)
+
+
+def isolate_inductor_cache() -> None:
+    """Inductor's on-disk cache does not tell kernels built under ``ATEN_CPU_CAPABILITY=avx2`` from native ones: a
+    kernel cached by one and reused by the other gave wrong values (errors up to 1e35) or crashed. Unless the user
+    chose a cache folder (``TORCHINDUCTOR_CACHE_DIR``), each capability gets its own."""
+    import getpass
+    import tempfile
+
+    if "TORCHINDUCTOR_CACHE_DIR" in os.environ:
+        return
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "all"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name (some containers)
+        user = str(os.getuid())
+    folder = Path(tempfile.gettempdir()) / f"torchinductor_{user}" / f"{capability}-{cap.lower()}"
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
 
 
 def compile_module(module: torch.nn.Module, **options) -> CompiledModule:
