@@ -24,7 +24,7 @@ from unetkit.models.numerics import (
 @pytest.fixture
 def native_bf16(monkeypatch):
     def set_native(value: bool):
-        monkeypatch.setattr(numerics, "cpu_native_bf16", lambda: value)
+        monkeypatch.setattr(numerics, "cpu_bf16_pays", lambda: value)
 
     return set_native
 

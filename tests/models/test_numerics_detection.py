@@ -152,3 +152,20 @@ def test_a_process_told_to_compute_like_avx2_runs_auto_in_fp32():
     assert fp32 == "True" and native == "False", out.stdout
     if platform.machine().lower() in ("x86_64", "amd64"):  # torch follows the variable (DEFAULT below AVX2)
         assert isa in ("AVX2", "DEFAULT"), out.stdout
+
+
+@pytest.mark.parametrize(
+    "env, flags, pays",
+    [
+        ({}, {"avx512_bf16", "amx_bf16"}, True),  # Sapphire Rapids and later: AMX tiles
+        ({}, {"avx512_bf16"}, False),  # native bf16 without AMX: measured no faster than fp32
+        ({}, {"avx2"}, False),
+        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, {"avx512_bf16", "amx_bf16"}, False),  # AMX capped off
+        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, {"avx512_bf16", "amx_bf16"}, True),
+        ({"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, {"avx512_bf16", "amx_bf16"}, False),
+        ({"UNETKIT_CPU_BF16": "1"}, {"avx2"}, True),  # the override decides alone
+        ({"UNETKIT_CPU_BF16": "0"}, {"avx512_bf16", "amx_bf16"}, False),
+    ],
+)
+def test_amp_auto_chooses_bf16_only_where_it_pays(env, flags, pays):
+    assert numerics.bf16_pays_from(env, flags) is pays

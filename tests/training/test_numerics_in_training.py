@@ -13,7 +13,7 @@ from unetkit.training import loop, train
 
 
 def test_bf16_training_keeps_fp32_losses_and_a_fp32_checkpoint(tiny_project, tmp_path, monkeypatch):
-    monkeypatch.setattr(numerics, "cpu_native_bf16", lambda: True)  # auto = bf16 + channels_last here
+    monkeypatch.setattr(numerics, "cpu_bf16_pays", lambda: True)  # auto = bf16 + channels_last here
     seen = []
     build = loop.build_criterion
 

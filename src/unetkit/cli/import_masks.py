@@ -161,7 +161,7 @@ def run_masks(args: argparse.Namespace) -> int:
     """Import images with one mask per image: the mask of X.jpg is X<suffix>.<ext>, or with --match the mask
     whose name holds the same id (first group of REGEX), or the pairs of --split-csv (whose split column tags
     each image). Masks may be PNG, GIF, TIFF, BMP, JPEG, palette, 1-bit, 0/255 or class values. Binary masks
-    (0 and one other value) become class --class, soft-edged ones are cut by --threshold (default 128, with a
+    (0 and one other value) become class --class, soft-edged ones are cut by --threshold (default: 128, with a
     warning); class-index masks need --classes or --value-map; --ignore values and, with --fov, the pixels
     outside the field of view become the neutral class. --instances: a folder of masks per image, one per
     object. CHASE DB1 (images and *_1stHO.png masks in one folder) is recognised automatically."""

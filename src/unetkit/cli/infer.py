@@ -80,7 +80,7 @@ def register(subparsers) -> None:
         default="auto",
         choices=["auto", "off", "bf16", "fp16", True],
         metavar="MODE",
-        help="precision (default: auto): auto = bf16 + channels_last on CPUs with native bf16, AMP on CUDA, "
+        help="precision (default: auto): auto = bf16 + channels_last on CPUs with AMX bf16, AMP on CUDA, "
         "else fp32; off; bf16; fp16; a bare --amp forces mixed precision (float16 on CUDA, bfloat16 on CPU)",
     )
     p.add_argument(
