@@ -4,7 +4,9 @@
 
 * ``auto`` (default): bf16 autocast + channels_last on a CPU where bf16 pays (native bf16 with AMX tiles,
   :func:`cpu_bf16_pays`), AMP on CUDA (bf16 where the GPU supports it, else fp16 with a GradScaler in training),
-  fp32 anywhere else. AVX512-BF16 without AMX does not pay: measured on a 2-core Xeon (avx512_bf16, no AMX),
+  fp32 + channels_last on other CPUs (the same arithmetic in oneDNN's blocked formats: on AVX2, 1.08× for
+  training and 1.36× for inference of auto's U-Net; on AVX-512 1.6× for inference; docs/benchmarks.md), fp32 on
+  other devices. AVX512-BF16 without AMX does not pay: measured on a 2-core Xeon (avx512_bf16, no AMX),
   bf16 + channels_last trained auto's U-Net at 1.06× fp32 (16 channels, 128², batch 8) and 0.79× (32 channels,
   batch 4); AMX CPUs train it 3–4× faster in bf16 (docs/benchmarks.md).
 * ``off``: fp32. ``bf16``: bf16 autocast (+ channels_last on the CPU). ``fp16``: CUDA only (fp32 on a CPU).
@@ -230,8 +232,10 @@ def resolve_numerics(amp: str | bool, device: torch.device | str) -> Numerics:
     if amp == "fp16":
         log.warning("amp fp16 needs CUDA; running in fp32 on the CPU (use amp bf16 for CPU autocast)")
         return Numerics("cpu")
-    if amp == "auto" and not cpu_bf16_pays():
-        return Numerics("cpu")
+    if (
+        amp == "auto" and not cpu_bf16_pays()
+    ):  # fp32 in oneDNN's blocked (channels-last) formats: measured faster
+        return Numerics("cpu", channels_last=True)
     return Numerics("cpu", torch.bfloat16, channels_last=True)
 
 
