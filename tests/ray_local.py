@@ -111,6 +111,16 @@ class LocalRayCluster:
                     raise
                 time.sleep(1.0)
 
+    def wait_settled(self) -> None:
+        """Wait until the cluster counts exactly the nodes started and not killed as alive: a killed node is listed
+        alive until its heartbeats are missed, and a later test's per-node check would be sent to it."""
+        from unetkit.cluster import connected
+
+        expected = len(self.nodes) - len(self.killed)
+        with connected(self.address) as ray:
+            settled = lambda ray=ray: sum(n["Alive"] for n in ray.nodes()) == expected  # noqa: E731
+            self._wait(settled, f"exactly {expected} alive nodes")
+
     def _wait(self, ready, what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while not ready():

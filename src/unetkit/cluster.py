@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from unetkit.errors import UnetkitError
 
 RAY_REQUIREMENT = "ray>=2.60,<2.61"
 CONNECT_TIMEOUT = 10.0  # seconds to reach the head's GCS port
+log = logging.getLogger("unetkit.cluster")
 PROBE_TIMEOUT = 120.0  # seconds for every node to run the storage check (a fresh worker process starts)
 INSTALL_HINT = f'--engine ray needs Ray: pip install "unetkit[ray]" (or pip install "{RAY_REQUIREMENT}")'
 
@@ -118,13 +120,26 @@ def check_nodes(ray, paths: list, writable: list = ()) -> int:
         )
         for n in nodes
     ]
-    try:
-        answers = ray.get(refs, timeout=PROBE_TIMEOUT)
-    except ray.exceptions.GetTimeoutError:
-        raise UnetkitError(
-            f"a Ray node did not answer the storage check within {PROBE_TIMEOUT:.0f} s"
-        ) from None
-    for node, (version, missing) in zip(nodes, answers):
+    gone = tuple(
+        getattr(ray.exceptions, name)
+        for name in ("TaskUnschedulableError", "NodeDiedError")
+        if hasattr(ray.exceptions, name)
+    )
+    deadline = time.monotonic() + PROBE_TIMEOUT
+    live, answers = [], []
+    for node, ref in zip(nodes, refs):
+        try:
+            answers.append(ray.get(ref, timeout=max(0.1, deadline - time.monotonic())))
+            live.append(node)
+        except ray.exceptions.GetTimeoutError:
+            raise UnetkitError(
+                f"a Ray node did not answer the storage check within {PROBE_TIMEOUT:.0f} s"
+            ) from None
+        except gone:  # listed alive, but it left the cluster since: nothing will be scheduled there
+            log.info("Ray node %s left the cluster during the storage check", node["NodeID"][:8])
+    if not live:
+        raise UnetkitError("no Ray node answered the storage check (every node left the cluster)")
+    for node, (version, missing) in zip(live, answers):
         where = f"Ray node {node['NodeManagerAddress']} ({node['NodeID'][:8]})"
         if missing:
             raise UnetkitError(
@@ -134,7 +149,7 @@ def check_nodes(ray, paths: list, writable: list = ()) -> int:
             )
         if version != unetkit.__version__:
             raise UnetkitError(f"{where} runs unetkit {version}, this machine {unetkit.__version__}")
-    return len(nodes)
+    return len(live)
 
 
 def ordered_results(ray, submit: Callable[[int], object], count: int, in_flight: int) -> Iterator:

@@ -36,6 +36,7 @@ def test_killing_a_nodes_raylet_mid_run_completes_or_fails_cleanly(ray_cluster, 
         if run.poll() is None:
             run.kill()
             run.wait()
+        ray_cluster.wait_settled()  # the next tests use the cluster without the killed node
     if run.returncode == 0:
         assert "528 items written" in stdout and "0 skipped" in stdout, stdout
         assert dtl(GRAPH, project, tmp_path / "local", "--seed", "5") == 0, capsys.readouterr()
