@@ -161,6 +161,11 @@ def test_compile_failure_at_construction(monkeypatch):
     assert wrapped.failed and torch.equal(wrapped(x), model(x))
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("ATEN_CPU_CAPABILITY")),
+    reason="inductor generates code for the CPU's own ISA, not ATEN_CPU_CAPABILITY's: compiled results are wrong "
+    "under that emulation (real AVX2 CPUs are not affected)",
+)
 def test_real_compile_matches_eager():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU())
