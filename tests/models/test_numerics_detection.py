@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from unetkit.models import numerics
 from unetkit.models.numerics import ONEDNN_BF16_CAPS, cpu_description, native_bf16_from
@@ -169,3 +170,15 @@ def test_a_process_told_to_compute_like_avx2_runs_auto_in_fp32():
 )
 def test_amp_auto_chooses_bf16_only_where_it_pays(env, flags, pays):
     assert numerics.bf16_pays_from(env, flags) is pays
+
+
+def test_the_inductor_cache_is_kept_per_capability(monkeypatch):
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    numerics.isolate_inductor_cache()
+    folder = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    assert folder.endswith(f"{capability}-avx2")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/chosen/by/the/user")
+    numerics.isolate_inductor_cache()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/chosen/by/the/user"  # a user's choice is kept

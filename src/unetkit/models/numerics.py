@@ -4,11 +4,11 @@
 
 * ``auto`` (default): bf16 autocast + channels_last on a CPU where bf16 pays (native bf16 with AMX tiles,
   :func:`cpu_bf16_pays`), AMP on CUDA (bf16 where the GPU supports it, else fp16 with a GradScaler in training),
-  fp32 + channels_last on other CPUs (the same arithmetic in oneDNN's blocked formats: on AVX2, 1.08× for
-  training and 1.36× for inference of auto's U-Net; on AVX-512 1.6× for inference; docs/benchmarks.md), fp32 on
-  other devices. AVX512-BF16 without AMX does not pay: measured on a 2-core Xeon (avx512_bf16, no AMX),
-  bf16 + channels_last trained auto's U-Net at 1.06× fp32 (16 channels, 128², batch 8) and 0.79× (32 channels,
-  batch 4); AMX CPUs train it 3–4× faster in bf16 (docs/benchmarks.md).
+  fp32 + channels_last on other CPUs (the same arithmetic in oneDNN's blocked formats), fp32 on other devices.
+  Measured on a 2-core Xeon with avx512_bf16 and no AMX (docs/benchmarks.md, ``benchmarks/cpu_candidates.py`` and
+  ``benchmarks/numerics.py``): channels_last trains auto's U-Net 1.13× and infers it 1.43× faster than plain fp32
+  under AVX2, and bf16 + channels_last trains the 31 M U-Net at 0.82× fp32, so AVX512-BF16 without AMX does not
+  pay; CPUs with AMX trained it 3.7–4.5× faster in bf16.
 * ``off``: fp32. ``bf16``: bf16 autocast (+ channels_last on the CPU). ``fp16``: CUDA only (fp32 on a CPU).
 
 "Native bf16" (:func:`cpu_native_bf16`, decided by :func:`native_bf16_from`) needs the CPU flag ``avx512_bf16`` or
@@ -65,6 +65,11 @@ _ISA_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
+def onednn_cap(env: Mapping[str, str]) -> str:
+    """oneDNN's ISA cap as oneDNN reads it: ``ONEDNN_MAX_CPU_ISA``, else ``DNNL_MAX_CPU_ISA`` (upper case; "" unset)."""
+    return (env.get("ONEDNN_MAX_CPU_ISA", "").strip() or env.get("DNNL_MAX_CPU_ISA", "").strip()).upper()
+
+
 def native_bf16_from(env: Mapping[str, str], flags: Iterable[str]) -> bool:
     """Whether bf16 is native given environment variables ``env`` and CPU ``flags`` (``/proc/cpuinfo`` names).
 
@@ -82,7 +87,7 @@ def native_bf16_from(env: Mapping[str, str], flags: Iterable[str]) -> bool:
     aten = env.get("ATEN_CPU_CAPABILITY", "").strip().lower()
     if aten and not aten.startswith("avx512"):
         return False
-    cap = (env.get("ONEDNN_MAX_CPU_ISA", "").strip() or env.get("DNNL_MAX_CPU_ISA", "").strip()).upper()
+    cap = onednn_cap(env)
     if cap not in _ONEDNN_NO_CAP and cap not in ONEDNN_BF16_CAPS:
         return False
     return any(flag in _BF16_FLAGS for flag in flags)
@@ -116,7 +121,7 @@ def bf16_pays_from(env: Mapping[str, str], flags: Iterable[str]) -> bool:
         return override in _TRUE
     if not native_bf16_from(env, flags):
         return False
-    cap = (env.get("ONEDNN_MAX_CPU_ISA", "").strip() or env.get("DNNL_MAX_CPU_ISA", "").strip()).upper()
+    cap = onednn_cap(env)
     if cap not in _ONEDNN_NO_CAP and "AMX" not in cap:
         return False
     return "amx_bf16" in set(flags)
@@ -232,10 +237,8 @@ def resolve_numerics(amp: str | bool, device: torch.device | str) -> Numerics:
     if amp == "fp16":
         log.warning("amp fp16 needs CUDA; running in fp32 on the CPU (use amp bf16 for CPU autocast)")
         return Numerics("cpu")
-    if (
-        amp == "auto" and not cpu_bf16_pays()
-    ):  # fp32 in oneDNN's blocked (channels-last) formats: measured faster
-        return Numerics("cpu", channels_last=True)
+    if amp == "auto" and not cpu_bf16_pays():
+        return Numerics("cpu", channels_last=True)  # fp32 in oneDNN's blocked formats: measured faster
     return Numerics("cpu", torch.bfloat16, channels_last=True)
 
 
@@ -270,16 +273,18 @@ class CompiledModule:
 
 
 def isolate_inductor_cache() -> None:
-    """Inductor's on-disk cache does not tell kernels built under ``ATEN_CPU_CAPABILITY=avx2`` from native ones: a
-    kernel cached by one and reused by the other gave wrong values (errors up to 1e35) or crashed. Unless the user
-    chose a cache folder (``TORCHINDUCTOR_CACHE_DIR``), each capability gets its own."""
+    """Inductor's on-disk cache does not tell kernels built under ``ATEN_CPU_CAPABILITY``/``ONEDNN_MAX_CPU_ISA`` caps
+    from native ones: a kernel cached natively and reused under ``ATEN_CPU_CAPABILITY=avx2`` gave wrong values, the
+    other way round it crashed. Unless the user chose a cache folder (``TORCHINDUCTOR_CACHE_DIR``), each capability
+    gets its own. (Under the ``ATEN_CPU_CAPABILITY`` emulation even fresh compiled kernels are wrong: inductor
+    targets the CPU's own ISA.)"""
     import getpass
     import tempfile
 
     if "TORCHINDUCTOR_CACHE_DIR" in os.environ:
         return
     capability = torch.backends.cpu.get_cpu_capability().lower()
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "all"
+    cap = onednn_cap(os.environ) or "all"
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no user name (some containers)
