@@ -5,7 +5,7 @@ a CPU (16 base channels, depth 4, 128² patches; training batch 8, inference bat
 
 * ``eager``: plain fp32 (the floor every ratio is taken against);
 * ``channels_last``: the same arithmetic in oneDNN's blocked (channels-last) formats;
-* ``compile``: ``torch.compile`` (inductor), its warm-up printed apart (``--no-compile`` leaves it out);
+* ``compile``: ``torch.compile`` (inductor) as unetkit runs it (``compile_module``), its warm-up printed apart (``--no-compile`` leaves it out);
 * ``compile+channels_last``;
 * ``onnxruntime`` (inference only): the model exported to ONNX, run by ONNX Runtime. Its MLAS kernels pick the ISA
   from the CPU itself: under ``ATEN_CPU_CAPABILITY``/``ONEDNN_MAX_CPU_ISA`` emulation it still runs AVX-512 code,
@@ -33,7 +33,7 @@ from machine import isa_lines
 from ratios import machine_line, spread
 
 from unetkit.models import create_model
-from unetkit.models.numerics import isolate_inductor_cache, resolve_numerics
+from unetkit.models.numerics import compile_module, isolate_inductor_cache, resolve_numerics
 
 
 def network(channels: int, depth: int) -> torch.nn.Module:
@@ -46,7 +46,7 @@ def training_step(kind: str, args) -> callable:
     cl = "channels_last" in kind
     if cl:
         net = net.to(memory_format=torch.channels_last)
-    forward = torch.compile(net) if "compile" in kind else net
+    forward = compile_module(net) if "compile" in kind else net
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     x = torch.randn(args.batch, 3, args.side, args.side)
     y = torch.randint(0, 2, (args.batch, args.side, args.side))
@@ -80,7 +80,7 @@ def inference_batch(kind: str, args) -> callable:
     if "channels_last" in kind:
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    forward = torch.compile(net) if "compile" in kind else net
+    forward = compile_module(net) if "compile" in kind else net
 
     def batch():
         with torch.no_grad():
