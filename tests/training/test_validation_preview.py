@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import make_project, tiny_config
@@ -53,3 +54,7 @@ def test_training_writes_the_preview_at_each_validation(tmp_path):
         3 * 32,
         3 * 32,
     )  # 3 validation images: input | truth | pred
+    pngs = sorted((run / "previews").glob("*.png"))
+    assert [p.name for p in pngs] == ["00000002.png", "00000004.png"]  # the same pictures, for the studio
+    assert Image.open(pngs[0]).size == (3 * 32, 3 * 32)
+    assert not list((run / "previews").glob("*.tmp*"))

@@ -294,7 +294,7 @@ class Trainer:
                         "time": round(self.elapsed_before + time.perf_counter() - t_start, 4)})  # fmt: skip
         grid = self.preview.grid()  # input | ground truth | prediction of the first validation images
         if grid is not None:
-            self.log.image("val/predictions", grid, self.global_iter)
+            self.log.preview(grid, self.global_iter)
         provenance = Provenance(
             epoch=epoch_flt,
             iteration=self.global_iter,

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
 import time
 from pathlib import Path
 
+from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
 from unetkit.progress import progress_bar
+from unetkit.project import atomic_write_bytes
 from unetkit.training.charts import read_metrics, write_charts
 
 log = logging.getLogger("unetkit.training")
 METRICS_FILE = "metrics.jsonl"
 CHARTS_FILE = "charts.png"
 CHARTS_MIN_INTERVAL = 30.0  # seconds between chart rewrites at validations (they cost ~0.3 s)
+PREVIEWS_DIR = (
+    "previews"  # previews/<iteration:08d>.png: input | ground truth | prediction at each validation
+)
 
 
 def _clean(value):
@@ -77,6 +83,15 @@ class RunLog:
     def image(self, tag: str, picture, step: int) -> None:
         """Show an H×W×3 uint8 picture in TensorBoard under ``tag`` at ``step``."""
         self.tb.add_image(tag, picture, step, dataformats="HWC")
+
+    def preview(self, picture, step: int) -> Path:
+        """The validation preview at ``step``: in TensorBoard and as ``previews/<step>.png`` (atomic) for the studio."""
+        self.image("val/predictions", picture, step)
+        buffer = io.BytesIO()
+        Image.fromarray(picture).save(buffer, format="PNG", compress_level=3)
+        path = self.run_dir / PREVIEWS_DIR / f"{step:08d}.png"
+        atomic_write_bytes(path, buffer.getvalue())
+        return path
 
     def flush(self) -> int:
         """Flush to disk; returns the file size (the resume offset)."""
