@@ -7,12 +7,17 @@ a CPU (16 base channels, depth 4, 128² patches; training batch 8, inference bat
 * ``channels_last``: the same arithmetic in oneDNN's blocked (channels-last) formats;
 * ``compile``: ``torch.compile`` (inductor) as unetkit runs it (``compile_module``), its warm-up printed apart (``--no-compile`` leaves it out);
 * ``compile+channels_last``;
+* ``bf16+channels_last`` (where bf16 is native): bf16 autocast, as ``amp: auto`` runs it where bf16 pays;
+* ``amp auto``: what unetkit's default chooses on this CPU (``resolve_numerics("auto", "cpu")``, so with the bf16
+  probe's answer where the CPU has AVX512-BF16 without AMX);
 * ``onnxruntime`` (inference only): the model exported to ONNX, run by ONNX Runtime. Its MLAS kernels pick the ISA
   from the CPU itself: under ``ATEN_CPU_CAPABILITY``/``ONEDNN_MAX_CPU_ISA`` emulation it still runs AVX-512 code,
   so its ratio is only meaningful on the CPU as it is (the script says so).
 
 Each round measures every candidate back to back, rotating the order; the ratios to eager are per round and the
-min / median / max over the rounds are printed, with the CPU and the ISA first. The profile (``--profile``) shows
+min / median / max over the rounds are printed, with the CPU and the ISA first, then each candidate's achieved
+GFLOP/s (FLOPs counted by ``FlopCounterMode``) as a share of the nominal fp32 peak and of the measured densest
+convolution (``machine.densest_conv_gflops``), so a target that needs more than the ceiling shows as such. The profile (``--profile``) shows
 where an eager training step spends its time.
 
     .venv/bin/python benchmarks/cpu_candidates.py [--rounds 5] [--steps 3] [--profile]
@@ -29,11 +34,17 @@ import time
 import warnings
 
 import torch
-from machine import isa_lines
+from machine import densest_conv_gflops, fp32_peak, isa_lines
 from ratios import machine_line, spread
 
 from unetkit.models import create_model
-from unetkit.models.numerics import compile_module, isolate_inductor_cache, resolve_numerics
+from unetkit.models.numerics import (
+    Numerics,
+    compile_module,
+    cpu_native_bf16,
+    isolate_inductor_cache,
+    resolve_numerics,
+)
 
 
 def network(channels: int, depth: int) -> torch.nn.Module:
@@ -41,21 +52,27 @@ def network(channels: int, depth: int) -> torch.nn.Module:
     return create_model("unet", 2, base_channels=channels, depth=depth)
 
 
+def numerics_of(kind: str) -> Numerics:
+    """The numerics of a candidate: ``amp auto`` is unetkit's default on this CPU."""
+    if kind == "amp auto":
+        return resolve_numerics("auto", "cpu")
+    dtype = torch.bfloat16 if kind.startswith("bf16") else None
+    return Numerics("cpu", dtype, channels_last="channels_last" in kind)
+
+
 def training_step(kind: str, args) -> callable:
-    net = network(args.channels, args.depth)
-    cl = "channels_last" in kind
-    if cl:
-        net = net.to(memory_format=torch.channels_last)
+    numerics = numerics_of(kind)
+    net = numerics.prepare_model(network(args.channels, args.depth))
     forward = compile_module(net) if "compile" in kind else net
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    x = torch.randn(args.batch, 3, args.side, args.side)
+    x = numerics.prepare_input(torch.randn(args.batch, 3, args.side, args.side))
     y = torch.randint(0, 2, (args.batch, args.side, args.side))
-    if cl:
-        x = x.contiguous(memory_format=torch.channels_last)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(forward(x), y)
+        with numerics.autocast():
+            logits = forward(x)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
         loss.backward()
         opt.step()
 
@@ -77,19 +94,32 @@ def inference_batch(kind: str, args) -> callable:
         session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
         feed = {"input": x.numpy()}
         return lambda: session.run(None, feed)
-    if "channels_last" in kind:
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+    numerics = numerics_of(kind)
+    net, x = numerics.prepare_model(net), numerics.prepare_input(x)
     forward = compile_module(net) if "compile" in kind else net
 
     def batch():
-        with torch.no_grad():
+        with torch.no_grad(), numerics.autocast():
             forward(x)
 
     return batch
 
 
-def measure(what: str, candidates: dict, rounds: int, steps: int) -> None:
+def counted_flops(args) -> tuple[float, float]:
+    """FLOPs of a training step (forward + backward) and of an inference batch, by ``FlopCounterMode``."""
+    from machine import train_step_flops
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = network(args.channels, args.depth)
+    x = torch.randn(args.batch, 3, args.side, args.side)
+    y = torch.randint(0, 2, (args.batch, args.side, args.side))
+    forward, backward = train_step_flops(net, x, y, torch.nn.functional.cross_entropy)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net.eval()(torch.randn(args.infer_batch, 3, args.side, args.side))
+    return forward + backward, counter.get_total_flops()
+
+
+def measure(what: str, candidates: dict, rounds: int, steps: int, flops: float, ceilings: tuple) -> None:
     for name, fn in candidates.items():
         started = time.perf_counter()
         fn()
@@ -104,10 +134,15 @@ def measure(what: str, candidates: dict, rounds: int, steps: int) -> None:
             for _ in range(steps):
                 candidates[name]()
             seconds[name].append((time.perf_counter() - started) / steps)
-    print(f"  {what}: median ms per call; speed-up over eager per round")
+    peak, densest = ceilings
+    print(f"  {what} ({flops / 1e9:.2f} GFLOP a call): median ms per call; speed-up over eager per round; "
+          f"GFLOP/s as % of the {peak:.0f} nominal peak / of the {densest:.0f} GFLOP/s densest conv")  # fmt: skip
     for name in names:
         ratios = [e / s for e, s in zip(seconds["eager"], seconds[name])]
-        print(f"    {name:24s} {statistics.median(seconds[name]) * 1e3:8.1f} ms   {spread(ratios)}")
+        median = statistics.median(seconds[name])
+        rate = flops / median / 1e9
+        print(f"    {name:24s} {median * 1e3:8.1f} ms   {spread(ratios)}   {rate:6.1f} GFLOP/s = "
+              f"{100 * rate / peak:3.0f}% / {100 * rate / densest:3.0f}%")  # fmt: skip
 
 
 def profile(args) -> None:
@@ -137,21 +172,36 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     isolate_inductor_cache()
     print(machine_line())
-    lines, _ = isa_lines(resolve_numerics("auto", "cpu").label)
+    lines, onednn = isa_lines(resolve_numerics("auto", "cpu").label)
     print("\n".join(lines))
     emulated = any(os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"))
     print(
         f"unet {args.channels} channels, depth {args.depth}, {args.side}², {args.rounds} rounds × {args.steps} calls"
     )
+    peak, densest = fp32_peak(onednn).gflops, densest_conv_gflops()
+    print(
+        f"nominal fp32 peak {peak:.0f} GFLOP/s; measured densest conv {densest:.0f} GFLOP/s (3×3, 256 ch, 56²)"
+    )
+    train_flops, infer_flops = counted_flops(args)
     kinds = ["eager", "channels_last"] + (["compile", "compile+channels_last"] if args.compile else [])
+    kinds += (["bf16+channels_last"] if cpu_native_bf16() else []) + ["amp auto"]
     measure(
         f"training step, batch {args.batch}",
         {k: training_step(k, args) for k in kinds},
         args.rounds,
         args.steps,
+        train_flops,
+        (peak, densest),
     )
     inference = {k: inference_batch(k, args) for k in [*kinds, "onnxruntime"]}
-    measure(f"inference, batch {args.infer_batch}", inference, args.rounds, args.steps)
+    measure(
+        f"inference, batch {args.infer_batch}",
+        inference,
+        args.rounds,
+        args.steps,
+        infer_flops,
+        (peak, densest),
+    )
     if emulated:
         print(
             "  (onnxruntime ignores the ISA caps: its figure is for this CPU's own ISA, not the emulated one)"

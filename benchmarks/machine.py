@@ -10,8 +10,13 @@ FLOP count compares with the cores' fp32 peak.
   the optimizer step's elementwise work are not counted).
 * :func:`fp32_peak`: cores × FMA units × fp32 lanes × 2 × GHz. Cores: those the process may run on
   (``os.sched_getaffinity``), at most torch's thread count; 2 FMA units (assumed); lanes from the vector ISA
-  oneDNN uses (AVX-512 / AVX10-512: 16, AVX / AVX2: 8, SSE: 4); GHz: the mean ``cpu MHz`` of ``/proc/cpuinfo``
+  oneDNN uses (AVX-512 / AVX10-512: 16, but 8 on AMD Zen 4, which splits 512-bit operations in two; AVX / AVX2: 8;
+  SSE: 4); GHz: the mean ``cpu MHz`` of ``/proc/cpuinfo``
   (a nominal clock: turbo and AVX-512 licence clocks differ) unless ``--peak-ghz`` gives it.
+* :func:`densest_conv_gflops`: a measured ceiling beside that nominal one: the fp32 GFLOP/s of the densest
+  convolution oneDNN runs here (3×3, 256 → 256 channels at 56², batch 8, channels_last, the best of a few calls),
+  under the same ISA caps. Nominal peaks can mislead both ways (AMD Zen 4 runs AVX-512 on 256-bit units, and
+  clocks vary); no network's convolutions run faster than this one.
 """
 
 from __future__ import annotations
@@ -55,10 +60,22 @@ def onednn_isa() -> str:
     return "unknown"
 
 
+def double_pumped_avx512(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """AMD Zen 4 (``AuthenticAMD``, family 25) runs a 512-bit FMA as two halves on 256-bit units."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    return "AuthenticAMD" in text and re.search(r"^cpu family\s*:\s*25\s*$", text, re.M) is not None
+
+
 def fp32_lanes(onednn: str) -> tuple[int, str]:
-    """(fp32 lanes, the ISA they come from): oneDNN's reported ISA, else the widest of the CPU flags."""
+    """(fp32 lanes, the ISA they come from): oneDNN's reported ISA, else the widest of the CPU flags. AVX-512 on
+    a CPU that double-pumps it (:func:`double_pumped_avx512`) counts 8 lanes: the FMA rate of AVX2."""
     name = onednn.upper()
     if "AVX-512" in name or "AVX512" in name or re.search(r"AVX ?10", name):
+        if double_pumped_avx512():
+            return 8, f"{onednn}, on 256-bit units (AMD Zen 4)"
         return 16, onednn
     if "AVX" in name:
         return 8, onednn
@@ -123,6 +140,23 @@ def fp32_peak(onednn: str, ghz: float | None = None, threads: int | None = None)
         if ghz is None:
             ghz, ghz_from = 2.0, "assumed: no /proc/cpuinfo cpu MHz; give --peak-ghz"
     return Peak(min(affinity, threads), affinity, threads, lanes, isa, ghz, ghz_from)
+
+
+def densest_conv_gflops(calls: int = 6) -> float:
+    """Measured fp32 GFLOP/s of the densest 3×3 convolution (see the module docstring), inference."""
+    import time
+
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
+    x = torch.randn(8, 256, 56, 56).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 8 * 256 * 256 * 9 * 56 * 56
+    best = float("inf")
+    with torch.no_grad():
+        conv(x)
+        for _ in range(calls):
+            started = time.perf_counter()
+            conv(x)
+            best = min(best, time.perf_counter() - started)
+    return flops / best / 1e9
 
 
 def add_peak_arguments(ap: argparse.ArgumentParser) -> None:

@@ -37,6 +37,7 @@ from unetkit.dtl.graph import build_graph
 from unetkit.inference import InferenceConfig, Predictor
 from unetkit.inference.batch import infer_project
 from unetkit.inference.ray_engine import RayInference
+from unetkit.models.numerics import cpu_model_name
 
 GRAPH = [
     {"action": "data", "src": ["bench/*"], "dst": "$s", "settings": {"classes_mapping": "default"}},
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--size", type=int, default=128)
     args = parser.parse_args(argv)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+    print(f"machine: {cpu_model_name()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}; Python {platform.python_version()}, torch {torch.__version__}")  # fmt: skip
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; local inference uses as many "
           "torch threads as workers, each Ray node 1 CPU (1 thread); the Ray driver writes on this machine too")  # fmt: skip

@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -113,8 +112,12 @@ def main() -> int:
         args.batch = int(args.batch)
         print(json.dumps(child(args)))
         return 0
+    from unetkit.models.numerics import cpu_description
+
+    d = cpu_description()
+    caps = ", ".join(f"{k}={v}" for k, v in d["env"].items()) or "no ISA caps"
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; threads {args.threads}"
+        f"machine: {d['cpu']}, {os.cpu_count()} CPUs; torch ISA {d['torch_isa']}, {caps}; threads {args.threads}"
     )
     print(f"image {args.size}×{args.size}, window {args.window}, Gaussian blend, amp {args.amp}")
     for batch in args.batch.split(","):

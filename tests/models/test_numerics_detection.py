@@ -156,20 +156,40 @@ def test_a_process_told_to_compute_like_avx2_runs_auto_in_fp32():
 
 
 @pytest.mark.parametrize(
-    "env, flags, pays",
+    "env, flags, gain, pays",
     [
-        ({}, {"avx512_bf16", "amx_bf16"}, True),  # Sapphire Rapids and later: AMX tiles
-        ({}, {"avx512_bf16"}, False),  # native bf16 without AMX: measured no faster than fp32
-        ({}, {"avx2"}, False),
-        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, {"avx512_bf16", "amx_bf16"}, False),  # AMX capped off
-        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, {"avx512_bf16", "amx_bf16"}, True),
-        ({"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, {"avx512_bf16", "amx_bf16"}, False),
-        ({"UNETKIT_CPU_BF16": "1"}, {"avx2"}, True),  # the override decides alone
-        ({"UNETKIT_CPU_BF16": "0"}, {"avx512_bf16", "amx_bf16"}, False),
+        ({}, {"avx512_bf16", "amx_bf16"}, None, True),  # Sapphire Rapids and later: AMX tiles, no probe
+        ({}, {"avx512_bf16"}, 0.82, False),  # AVX512-BF16 without AMX, measured slower (a Xeon, model 207)
+        ({}, {"avx512_bf16"}, 2.19, True),  # the same flags, measured faster (AMD EPYC, Zen 4)
+        ({}, {"avx512_bf16"}, 1.25, True),  # the margin itself counts
+        ({}, {"avx512_bf16"}, 1.24, False),
+        ({}, {"avx2"}, None, False),  # no native bf16: nothing to measure
+        (
+            {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"},
+            {"avx512_bf16", "amx_bf16"},
+            0.9,
+            False,
+        ),  # AMX capped off
+        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, {"avx512_bf16", "amx_bf16"}, 2.0, True),
+        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, {"avx512_bf16", "amx_bf16"}, None, True),
+        (
+            {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+            {"avx512_bf16", "amx_bf16"},
+            None,
+            False,
+        ),
+        ({"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, {"avx512_bf16"}, None, False),
+        ({"UNETKIT_CPU_BF16": "1"}, {"avx2"}, None, True),  # the override decides alone
+        ({"UNETKIT_CPU_BF16": "0"}, {"avx512_bf16", "amx_bf16"}, None, False),
+        ({"UNETKIT_CPU_BF16": "0"}, {"avx512_bf16"}, None, False),
     ],
 )
-def test_amp_auto_chooses_bf16_only_where_it_pays(env, flags, pays):
-    assert numerics.bf16_pays_from(env, flags) is pays
+def test_amp_auto_chooses_bf16_only_where_it_pays(env, flags, gain, pays):
+    def measured() -> float:
+        assert gain is not None, "no probe is needed here"
+        return gain
+
+    assert numerics.bf16_pays_from(env, flags, measured) is pays
 
 
 def test_the_inductor_cache_is_kept_per_capability(monkeypatch):

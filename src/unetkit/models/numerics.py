@@ -2,13 +2,14 @@
 
 ``amp`` modes (training config ``unetkit.amp``, ``unetkit infer --amp``, serving):
 
-* ``auto`` (default): bf16 autocast + channels_last on a CPU where bf16 pays (native bf16 with AMX tiles,
-  :func:`cpu_bf16_pays`), AMP on CUDA (bf16 where the GPU supports it, else fp16 with a GradScaler in training),
-  fp32 + channels_last on other CPUs (the same arithmetic in oneDNN's blocked formats), fp32 on other devices.
-  Measured on a 2-core Xeon with avx512_bf16 and no AMX (docs/benchmarks.md, ``benchmarks/cpu_candidates.py`` and
-  ``benchmarks/numerics.py``): channels_last trains auto's U-Net 1.13× and infers it 1.43× faster than plain fp32
-  under AVX2, and bf16 + channels_last trains the 31 M U-Net at 0.82× fp32, so AVX512-BF16 without AMX does not
-  pay; CPUs with AMX trained it 3.7–4.5× faster in bf16.
+* ``auto`` (default): bf16 autocast + channels_last on a CPU where bf16 pays (:func:`cpu_bf16_pays`: AMX tiles,
+  or AVX512-BF16 where a one-off probe measures bf16 at least 1.25× faster, :mod:`unetkit.models.bf16_probe`),
+  AMP on CUDA (bf16 where the GPU supports it, else fp16 with a GradScaler in training), fp32 + channels_last on
+  other CPUs (the same arithmetic in oneDNN's blocked formats), fp32 on other devices. Measured
+  (docs/benchmarks.md, ``benchmarks/cpu_candidates.py`` and ``benchmarks/numerics.py``): channels_last trains
+  auto's U-Net 1.13× and infers it 1.43× faster than plain fp32 under AVX2; bf16 + channels_last trains the 31 M
+  U-Net at 0.82× fp32 on a Xeon with AVX512-BF16 and no AMX but at 2.06× on an AMD EPYC (Zen 4) with the same
+  flags, hence the probe; CPUs with AMX trained it 3.7–4.5× faster in bf16.
 * ``off``: fp32. ``bf16``: bf16 autocast (+ channels_last on the CPU). ``fp16``: CUDA only (fp32 on a CPU).
 
 "Native bf16" (:func:`cpu_native_bf16`, decided by :func:`native_bf16_from`) needs the CPU flag ``avx512_bf16`` or
@@ -35,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from unetkit.models import bf16_probe
 
 log = logging.getLogger("unetkit.numerics")
 
@@ -112,25 +115,31 @@ def cpu_native_bf16() -> bool:
     return native_bf16_from(os.environ, cpu_flags())
 
 
-def bf16_pays_from(env: Mapping[str, str], flags: Iterable[str]) -> bool:
-    """Whether ``amp: auto`` should choose bf16 on this CPU: ``UNETKIT_CPU_BF16`` = 1 / 0 decides alone;
-    otherwise native bf16 (:func:`native_bf16_from`) with AMX tiles (the ``amx_bf16`` flag, and no oneDNN cap
-    below AMX)."""
+def bf16_pays_from(
+    env: Mapping[str, str], flags: Iterable[str], gain: Callable[[], float] = lambda: 0.0
+) -> bool:
+    """Whether ``amp: auto`` should choose bf16 on this CPU: ``UNETKIT_CPU_BF16`` = 1 / 0 decides alone; not
+    without native bf16 (:func:`native_bf16_from`); with AMX tiles (the ``amx_bf16`` flag, and no oneDNN cap below
+    AMX), yes; with AVX512-BF16 alone, when ``gain()`` (the measured speed-up, :mod:`unetkit.models.bf16_probe`)
+    reaches :data:`~unetkit.models.bf16_probe.MIN_GAIN`."""
     override = env.get(_OVERRIDE, "").strip().lower()
     if override in _TRUE or override in _FALSE:
         return override in _TRUE
     if not native_bf16_from(env, flags):
         return False
     cap = onednn_cap(env)
-    if cap not in _ONEDNN_NO_CAP and "AMX" not in cap:
-        return False
-    return "amx_bf16" in set(flags)
+    amx = "amx_bf16" in set(flags) and (cap in _ONEDNN_NO_CAP or "AMX" in cap)
+    return amx or gain() >= bf16_probe.MIN_GAIN
 
 
 @functools.lru_cache(maxsize=1)
 def cpu_bf16_pays() -> bool:
-    """:func:`bf16_pays_from` for this process's environment and CPU (decided once)."""
-    return bf16_pays_from(os.environ, cpu_flags())
+    """:func:`bf16_pays_from` for this process's environment and CPU (decided once; a CPU with AVX512-BF16 and
+    no AMX is measured once per machine, see :mod:`unetkit.models.bf16_probe`)."""
+    flags = cpu_flags()
+    return bf16_pays_from(
+        os.environ, flags, lambda: bf16_probe.bf16_gain(os.environ, flags, cpu_model_name())
+    )
 
 
 def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
