@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "unetkit.cli.export",
     "unetkit.cli.serve",
     "unetkit.cli.demo",
+    "unetkit.cli.studio",
 ]
 
 

@@ -1,0 +1,138 @@
+"""The studio application: the JSON API under /api, offline API docs, the token and body-size guards, the UI."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from unetkit import __version__
+from unetkit.serving.middleware import BodyLimitMiddleware
+from unetkit.studio.auth import TokenMiddleware
+from unetkit.studio.context import Studio, get_studio
+from unetkit.studio.errors import install_error_handlers
+from unetkit.studio.tasks import TaskQueue
+from unetkit.studio.workspace import Workspace
+
+log = logging.getLogger("unetkit.studio")
+API_MODULES = ("tasks", "runs", "projects", "dtl", "training", "testing")  # unetkit.studio.api.<name>
+DOCS_STATIC = "/docs-static"
+
+
+def create_app(
+    workspace_root, *, token: str | None = None, host: str = "127.0.0.1", max_upload_mb: float = 20.0,
+    ui: bool = True, tasks: TaskQueue | None = None,
+) -> FastAPI:  # fmt: skip
+    """The studio for the workspace folder ``workspace_root`` (created if missing).
+
+    ``token``: every request must carry it (see :mod:`unetkit.studio.auth`); ``host``: the address the studio
+    binds (``serve`` tasks bind it too); ``tasks``: a queue to use instead of the workspace's own (tests)."""
+    workspace = Workspace(workspace_root)
+    queue = tasks if tasks is not None else TaskQueue(workspace.state_dir / "tasks", cwd=workspace.root)
+    studio = Studio(workspace, queue, token=token or None, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+                    host=host)  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        try:
+            yield
+        finally:
+            queue.close()
+
+    app = FastAPI(
+        title="unetkit studio",
+        version=__version__,
+        description="The studio's JSON API: projects, DTL, training, tasks, testing, evaluation and models.",
+        lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served from local files (they work offline)
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.studio = studio
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api")
+    api.add_api_route("/workspace", workspace_summary, methods=["GET"], tags=["workspace"],
+                      summary="the workspace: its projects, runs and how many tasks run")  # fmt: skip
+    for name in API_MODULES:
+        module = _api_module(name)
+        if module is not None:
+            api.include_router(module.router)
+    app.include_router(api)
+    _install_docs(app)
+    if ui:
+        _install_ui(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=studio.max_upload_bytes)
+    if studio.token:
+        app.add_middleware(TokenMiddleware, token=studio.token)  # outermost: nothing runs before it
+    return app
+
+
+def workspace_summary(studio: Studio = Depends(get_studio)) -> dict:
+    """``{root, projects, runs, tasks_running}``: project summaries come from the projects API when present."""
+    from unetkit.studio.api.runs import run_summaries
+
+    projects_api = _api_module("projects")
+    summarize = getattr(projects_api, "project_summary", None)
+    names = studio.workspace.projects()
+    projects = [summarize(studio.workspace, n) if summarize else {"name": n} for n in names]
+    return {"root": str(studio.workspace.root), "projects": projects, "runs": run_summaries(studio),
+            "tasks_running": studio.tasks.running_count()}  # fmt: skip
+
+
+def _api_module(name: str):
+    """``unetkit.studio.api.<name>``, or None while that module is not written yet."""
+    full = f"unetkit.studio.api.{name}"
+    try:
+        return importlib.import_module(full)
+    except ModuleNotFoundError as exc:
+        if exc.name == full:
+            return None
+        raise
+
+
+def _install_docs(app: FastAPI) -> None:
+    from importlib import resources
+
+    static = Path(str(resources.files("fastapi_offline") / "static"))
+    app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} — API docs",
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} — API reference",
+            redoc_js_url=f"{DOCS_STATIC}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_STATIC}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
+def _install_ui(app: FastAPI) -> None:
+    try:
+        ui = importlib.import_module("unetkit.studio.ui")
+    except ModuleNotFoundError as exc:
+        if exc.name != "unetkit.studio.ui":
+            raise
+        log.warning("the studio UI is not installed; only the API and /docs are served")
+        return
+    install = getattr(ui, "install", None)
+    if install is None:
+        log.warning("unetkit.studio.ui has no install(app); only the API and /docs are served")
+        return
+    install(app)
