@@ -206,7 +206,10 @@ def commit() -> str:
 
 
 def one_row(name: str, minutes: float, args, cpu: dict) -> dict:
+    import os
+
     train, test = prepare(name, args.root, args.out / "data")
+    load_before = os.getloadavg()[0]
     where = args.out / f"{name}_{minutes:g}m"
     a = run_auto(train, where / "auto", minutes)
     r = run_recipe(train, where / "recipe", a["seconds"])
@@ -219,6 +222,7 @@ def one_row(name: str, minutes: float, args, cpu: dict) -> dict:
         "auto_min": round(a["seconds"] / 60, 2), "recipe_min": round(r["seconds"] / 60, 2),
         "auto_steps": a["steps"], "recipe_steps": r["steps"], "auto_chose": a["chose"],
         "cpu": cpu["cpu"], "isa": cpu["torch_isa"], "caps": cpu["env"], "commit": args.commit,
+        "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # 1-minute load average, start and end
     }  # fmt: skip
 
 
