@@ -104,22 +104,24 @@ def test_export_and_serve_run_as_tasks(trained_workspace, open_client):
     assert export["kind"] == "export" and export["outputs"] == {"run": RUN, "onnx": f"{RUN}/model.onnx"}
     assert export["argv"] == ["export", "onnx", "--model", RUN, "-o", f"{RUN}/model.onnx", "--opset", "17"]
     served = client.post(f"/api/runs/{RUN}/serve", json={}).json()
-    assert (
-        served["kind"] == "serve" and not served["heavy"] and served["outputs"]["url"].startswith("http://")
-    )
-    assert ended(client, export["id"])["state"] == "done", client.get(f"/api/tasks/{export['id']}/log").json()
-    assert client.get(f"/api/runs/{RUN}").json()["files"]["onnx"] == f"{RUN}/model.onnx"
-    url = served["outputs"]["url"]
+    try:
+        assert served["kind"] == "serve" and not served["heavy"]
+        assert served["outputs"]["url"].startswith("http://")
+        state = ended(client, export["id"])["state"]
+        assert state == "done", client.get(f"/api/tasks/{export['id']}/log").json()
+        assert client.get(f"/api/runs/{RUN}").json()["files"]["onnx"] == f"{RUN}/model.onnx"
+        url = served["outputs"]["url"]
 
-    def ready():
-        try:
-            return httpx.get(url + "readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return client.get(f"/api/tasks/{served['id']}").json()["state"] != "running"
+        def ready():
+            try:
+                return httpx.get(url + "readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return client.get(f"/api/tasks/{served['id']}").json()["state"] != "running"
 
-    wait_for(ready, 120, "the model service")
-    assert httpx.get(url + "v1/model", timeout=5).json()["architecture"] == "unet"
-    assert client.post(f"/api/tasks/{served['id']}/stop").json()["state"] in ("running", "stopped")
+        wait_for(ready, 120, "the model service")
+        assert httpx.get(url + "v1/model", timeout=5).json()["architecture"] == "unet"
+    finally:  # the service never outlives the test, whatever failed above
+        assert client.post(f"/api/tasks/{served['id']}/stop").json()["state"] in ("running", "stopped")
     assert ended(client, served["id"])["state"] == "stopped"
 
 
