@@ -26,8 +26,11 @@ GROUND_FLOOR = ("unetkit.errors", "unetkit.atomic", "unetkit.config_base", "unet
 RULES = [
     ("unetkit.project", "never reaches", ("torch",)),
     ("unetkit.dtl", "never reaches", ("torch",)),
-    ("unetkit.inference", "never reaches", ("unetkit.training",)),
-    ("unetkit.serving", "never reaches", ("unetkit.training",)),
+    ("unetkit.inference", "never reaches", ("unetkit.training", "unetkit.studio")),
+    ("unetkit.serving", "never reaches", ("unetkit.training", "unetkit.studio")),
+    ("unetkit.training", "never reaches", ("unetkit.studio", "unetkit.cli")),
+    ("unetkit.auto", "never reaches", ("unetkit.studio", "unetkit.cli")),
+    ("unetkit.studio", "never reaches", ("unetkit.cli",)),
     ("unetkit.models", "imports only", GROUND_FLOOR),
     *((name, "imports only", GROUND_FLOOR) for name in GROUND_FLOOR),
 ]
