@@ -6,7 +6,6 @@ original checkpoints load here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import torch
 from torch import nn
 
 from unetkit import atomic
-from unetkit.errors import FormatError, UnetkitError
+from unetkit.errors import UnetkitError
 from unetkit.models.card import CONFIG_FILE, ModelCard, check_class_count
+from unetkit.models.checkpoint_dir import read_card, resolve_checkpoint_dir  # noqa: F401 - re-exported
 from unetkit.models.registry import create_model
 from unetkit.models.state_dict import (  # noqa: F401 - re-exported: the checkpoint API
     TransferReport,
@@ -61,50 +61,6 @@ def save_checkpoint(dir, model: nn.Module, card: ModelCard) -> Path:
         with atomic.write_folder(dir) as staging:
             write(staging)
     return dir
-
-
-def resolve_checkpoint_dir(path) -> Path:
-    """A checkpoint folder from what users pass as ``--model``.
-
-    A checkpoint folder (holding ``config.json``) is returned as is; a training run folder gives its best
-    checkpoint (``RUN/checkpoints/best.json``, else ``last.json``); ``RUN/checkpoints/best`` or ``.../last``
-    follow that pointer file. Anything else is returned unchanged (and fails with a clear error when read).
-    """
-    path = Path(path)
-    if (path / CONFIG_FILE).is_file():
-        return path
-    pointers = []
-    if path.name in ("best", "last") and not path.exists():
-        pointers.append(path.parent / f"{path.name}.json")
-    pointers += [path / "checkpoints" / "best.json", path / "checkpoints" / "last.json"]
-    for pointer in pointers:
-        if pointer.is_file():
-            try:
-                target = json.loads(pointer.read_text(encoding="utf-8"))["path"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise FormatError(
-                    f"not a checkpoint pointer: {exc}", file=pointer, json_path="$.path"
-                ) from None
-            run = pointer.parent.parent  # pointers name the folder relative to the run folder
-            if not isinstance(target, str) or not (run / target).resolve().is_relative_to(run.resolve()):
-                raise FormatError(
-                    f"the pointer leads outside its run folder {run} ({target!r}); refusing to follow it",
-                    file=pointer,
-                    json_path="$.path",
-                )
-            return run / target
-    return path
-
-
-def read_card(dir) -> ModelCard:
-    """The model card of a checkpoint folder (FormatError with the JSON path on problems).
-
-    ``dir`` may also be a training run folder or a ``best`` / ``last`` pointer (see resolve_checkpoint_dir).
-    """
-    dir = resolve_checkpoint_dir(dir)
-    if not dir.is_dir():
-        raise UnetkitError("checkpoint folder not found", file=dir)
-    return ModelCard.read(dir)
 
 
 def load_checkpoint(dir, map_location="cpu") -> LoadedCheckpoint:

@@ -40,7 +40,7 @@ def run_kind(folder: Path) -> str:
 
 def best_checkpoint(folder: Path) -> Path | None:
     """The checkpoint folder ``--model RUN`` would use (best, else last), or None before the first one."""
-    from unetkit.models.checkpoint import resolve_checkpoint_dir
+    from unetkit.models.checkpoint_dir import resolve_checkpoint_dir
 
     path = resolve_checkpoint_dir(folder)
     return path if (path / CONFIG_FILE).is_file() else None
