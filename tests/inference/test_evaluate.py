@@ -158,3 +158,14 @@ def test_sweep_threshold(projects, tmp_path, capsys):
     _write(tmp_path / "plain", meta, [PRED1, PRED2])
     with pytest.raises(ConfigError, match="save_probabilities"):
         evaluate_projects(projects[0], tmp_path / "plain", sweep_threshold=True)
+
+
+def test_per_item_rows_folders_and_a_threshold(projects):
+    r = evaluate_projects(*projects)
+    assert r["gt"] == str(projects[0]) and r["pred"] == str(projects[1]) and r["threshold"] is None
+    assert [(i["dataset"], i["item"]) for i in r["items"]] == [("ds", "im0.png"), ("ds", "im1.png")]
+    assert r["items"][0]["per_class"]["vessel"]["iou"] == pytest.approx(3 / 5)
+    assert r["items"][1]["per_class"]["vessel"]["iou"] is None  # no vessel in image b, predicted or true
+    # the saved maps cut at 0.35 instead of the predicted objects: the sweep's best Dice (8/9)
+    cut = evaluate_projects(*projects, threshold=0.35)
+    assert cut["threshold"] == 0.35 and cut["pooled"]["per_class"]["vessel"]["dice"] == pytest.approx(8 / 9)

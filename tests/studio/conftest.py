@@ -113,3 +113,78 @@ def open_client():
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+# ------------------------------------------------------------------------------------------ data (projects, DTL,
+# training, testing): the tutorial's synthetic vessels project and the multi-class lemons sample
+VESSELS = "vessels"
+ENDED = ("done", "failed", "stopped", "interrupted")
+
+
+def write_vessels(root: Path, name: str = VESSELS, n: int = 6, size: int = 64) -> Path:
+    """``root/name``: the tutorial's synthetic vessels project (``n`` images, class ``vessel``, dataset ds0)."""
+    from unetkit.demo.pipeline import write_sample_project
+
+    write_sample_project(root / name, "fundus", list(range(1, n + 1)), size=size)
+    return root / name
+
+
+@pytest.fixture
+def vessels_workspace(tmp_path) -> Path:
+    """``tmp_path/ws`` holding the project ``vessels`` (6 synthetic 64×64 fundus images)."""
+    root = tmp_path / "ws"
+    write_vessels(root)
+    return root
+
+
+@pytest.fixture
+def lemons_workspace(tmp_path, sly_samples_dir) -> Path:
+    """``tmp_path/ws`` holding a copy of the multi-class sample ``lemons`` (kiwi, lemon); fails on CI when the
+    shared data is missing, skips elsewhere."""
+    root = tmp_path / "ws"
+    shutil.copytree(sly_samples_dir / "lemons_annotated", root / "lemons")
+    return root
+
+
+def task_ended(client, task_id: str, timeout: float = 180.0) -> dict:
+    """Poll ``/api/tasks/{id}`` until the task ended; its Task JSON (with its log on failure, for asserts)."""
+
+    def check():
+        task = client.get(f"/api/tasks/{task_id}").json()
+        return task["state"] in ENDED and task
+
+    task = wait_for(check, timeout, f"task {task_id} to end")
+    if task["state"] != "done":
+        task["log"] = client.get(f"/api/tasks/{task_id}/log").json()["text"]
+    return task
+
+
+class RecordingQueue:
+    """A stand-in task queue: records what is submitted (the argv a task would run)."""
+
+    def __init__(self):
+        self.submitted = []
+        self._closed = False
+
+    def submit(self, kind, argv, *, title, outputs=None, resume_argv=None, heavy=True):
+        task = {"id": f"t{len(self.submitted)}", "kind": kind, "argv": list(argv), "title": title,
+                "outputs": dict(outputs or {}), "resume_argv": resume_argv, "heavy": heavy, "state": "queued"}  # fmt: skip
+        self.submitted.append(task)
+        return task
+
+    def get(self, task_id):
+        return next(t for t in self.submitted if t["id"] == task_id)
+
+    def wait(self, task_id, timeout):
+        time.sleep(min(timeout, 0.2))  # nothing runs: the task stays as it is
+        return self.get(task_id)
+
+    def stop(self, task_id):
+        self.get(task_id)["state"] = "stopped"
+        return self.get(task_id)
+
+    def running_count(self):
+        return 0
+
+    def close(self):
+        self._closed = True

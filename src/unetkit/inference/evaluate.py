@@ -93,6 +93,13 @@ class MaskEvaluator:
             }
         return out
 
+    def image_metrics(self, index: int, report: list[str]) -> dict:
+        """``{class: {metric: value}}`` of image ``index`` (None where undefined)."""
+        values = self.per_image[index]
+        return {
+            c: {m: _num(float(values[m][self.class_names.index(c)])) for m in METRIC_NAMES} for c in report
+        }
+
 
 def _num(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
@@ -126,6 +133,78 @@ def detect_suffix(gt_classes: list[str], pred_classes: list[str]) -> str:
     return winners[0]
 
 
+class ProjectPairing:
+    """How :func:`evaluate_projects` pairs a ground-truth and a predicted project: the class indices of both
+    (background 0, the ground truth's classes as training indexes them, neutral ignored unless asked otherwise),
+    the matched predicted titles and the items of the same dataset and name."""
+
+    def __init__(self, gt_dir, pred_dir, *, background="bg", neutral="neutral", suffix=None,
+                 ignore_neutral=True):  # fmt: skip
+        from unetkit.project import Project
+
+        self.gt_dir, self.pred_dir = gt_dir, pred_dir
+        self.gt, self.pred = Project.read(gt_dir), Project.read(pred_dir)
+        class_map = ClassMap.for_project(self.gt.meta.classes, background, neutral, file=self.gt.path)
+        self.names = sorted(class_map.class_title_to_idx, key=class_map.class_title_to_idx.get)
+        gt_titles = self.names[1:]
+        self.pred_titles = [c.title for c in self.pred.meta.classes]
+        self.suffix = detect_suffix(gt_titles + [background], self.pred_titles) if suffix is None else suffix
+        self.neutral_index = class_map.neutral_index
+        self.gt_index = {**class_map.class_title_to_idx, neutral: self.neutral_index if ignore_neutral else 0}
+        self.pred_index = {self.pred_title(t): i for i, t in enumerate(self.names) if self.pred_title(t)}
+        if not any(self.pred_title(t) for t in gt_titles):
+            raise ConfigError(
+                f"no predicted class matches the ground-truth classes {gt_titles} (suffix {self.suffix!r}); "
+                f"predicted classes are {self.pred_titles}"
+            )
+        self.binary = len(self.names) == 2
+        self.fg_pred_title = self.pred_title(self.names[1]) if self.binary else None
+        self._pred_items = {(it.dataset, it.name): it for it in self.pred.items()}
+
+    def pred_title(self, x: str) -> str | None:
+        for cand in (x + self.suffix, x) if self.suffix else (x,):
+            if cand in self.pred_titles:
+                return cand
+        return None
+
+    def pairs(self):
+        """``(gt item, predicted item)`` for every ground-truth item (FormatError when one has no prediction)."""
+        for item in self.gt.items():
+            pred = self._pred_items.get((item.dataset, item.name))
+            if pred is None:
+                raise FormatError(f"item {item.dataset}/{item.name} has no prediction", file=self.pred_dir)
+            yield item, pred
+
+    def masks(self, gt_item, pred_item, threshold: float | None = None):
+        """``(gt, pred, scores)`` index masks of one pair and the foreground probability map (binary tasks with
+        saved probabilities, else None). ``threshold``: the prediction is foreground where that map is >= it."""
+        from unetkit.project import rasterize
+
+        gt_ann = gt_item.read_annotation(self.gt.meta)
+        pred_ann = pred_item.read_annotation(self.pred.meta)
+        gt = rasterize(gt_ann, self.gt_index, default=0, skip_unknown=True)
+        scores = None
+        if self.fg_pred_title is not None:
+            scores = read_probability_map(pred_ann.custom_big_data, self.fg_pred_title, pred_ann.height,
+                                          pred_ann.width, file=pred_item.ann_path)  # fmt: skip
+        if threshold is not None:
+            if scores is None:
+                raise ConfigError(
+                    "a threshold needs a binary model's probability maps: infer with "
+                    '"save_probabilities": true in the mode',
+                    file=pred_item.ann_path,
+                )
+            pred = (scores >= threshold).astype(np.int32)
+        else:
+            pred = rasterize(pred_ann, self.pred_index, default=0, skip_unknown=True)
+        if gt.shape != pred.shape:
+            raise FormatError(
+                f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth {gt.shape[1]}x{gt.shape[0]}",
+                file=pred_item.ann_path,
+            )
+        return gt, pred, scores
+
+
 def evaluate_projects(
     gt_dir: str | Path,
     pred_dir: str | Path,
@@ -136,84 +215,52 @@ def evaluate_projects(
     suffix: str | None = None,
     ignore_neutral: bool = True,
     sweep_threshold: bool = False,
+    threshold: float | None = None,
 ) -> dict:
     """Evaluate every item of ``gt_dir`` against the item of the same dataset and name in ``pred_dir``.
 
     ``ignore_neutral``: neutral pixels of the ground truth (e.g. outside a field of view) are left out of every
     metric; when False they count as background. ``sweep_threshold`` (binary tasks with saved probabilities):
-    also report the foreground threshold with the best pooled Dice/F1.
+    also report the foreground threshold with the best pooled Dice/F1. ``threshold`` (the same tasks): score the
+    saved probability maps cut at this value instead of the predicted objects. ``items`` holds every image's
+    metrics (``{dataset, item, per_class}``); ``gt`` and ``pred`` the two folders as given.
     """
-    from unetkit.project import Project, rasterize
-
-    gt_project, pred_project = Project.read(gt_dir), Project.read(pred_dir)
-    class_map = ClassMap.for_project(gt_project.meta.classes, background, neutral, file=gt_project.path)
-    names = sorted(class_map.class_title_to_idx, key=class_map.class_title_to_idx.get)
-    gt_titles = names[1:]
-    pred_titles = [c.title for c in pred_project.meta.classes]
-    if suffix is None:
-        suffix = detect_suffix(gt_titles + [background], pred_titles)
-
-    def pred_title(x: str) -> str | None:
-        for cand in (x + suffix, x) if suffix else (x,):
-            if cand in pred_titles:
-                return cand
-        return None
-
-    neutral_index = class_map.neutral_index
-    gt_index = {**class_map.class_title_to_idx, neutral: neutral_index if ignore_neutral else 0}
-    pred_index = {pred_title(t): i for i, t in enumerate(names) if pred_title(t) is not None}
-    if not any(pred_title(t) for t in gt_titles):
-        raise ConfigError(
-            f"no predicted class matches the ground-truth classes {gt_titles} (suffix {suffix!r}); "
-            f"predicted classes are {pred_titles}"
-        )
+    pairing = ProjectPairing(gt_dir, pred_dir, background=background, neutral=neutral, suffix=suffix,
+                             ignore_neutral=ignore_neutral)  # fmt: skip
+    names = pairing.names
     report = list(names) if not classes else list(classes)
     for c in report:
         if c not in names:
             raise ConfigError(f"--classes: unknown class {c!r}; known: {', '.join(names)}")
-    binary = len(names) == 2
-    fg_pred_title = pred_title(names[1]) if binary else None
-
-    pred_items = {(it.dataset, it.name): it for it in pred_project.items()}
+    neutral_index = pairing.neutral_index
     ev = MaskEvaluator(names, ignore_index=neutral_index)
     missing_scores = neutral_pixels = 0
-    for item in gt_project.items():
-        key = (item.dataset, item.name)
-        if key not in pred_items:
-            raise FormatError(f"item {item.dataset}/{item.name} has no prediction", file=pred_dir)
-        gt_ann = item.read_annotation(gt_project.meta)
-        pred_ann = pred_items[key].read_annotation(pred_project.meta)
-        gt = rasterize(gt_ann, gt_index, default=0, skip_unknown=True)
+    keys = []
+    for item, pred_item in pairing.pairs():
+        gt, pred, scores = pairing.masks(item, pred_item, threshold)
         neutral_pixels += int(np.count_nonzero(gt == neutral_index))
-        pred = rasterize(pred_ann, pred_index, default=0, skip_unknown=True)
-        scores = None
-        if binary and fg_pred_title is not None:
-            scores = read_probability_map(
-                pred_ann.custom_big_data,
-                fg_pred_title,
-                pred_ann.height,
-                pred_ann.width,
-                file=pred_items[key].ann_path,
-            )
-            missing_scores += scores is None
-        if gt.shape != pred.shape:
-            raise FormatError(
-                f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth {gt.shape[1]}x{gt.shape[0]}",
-                file=pred_items[key].ann_path,
-            )
+        missing_scores += pairing.fg_pred_title is not None and scores is None
         ev.add(gt, pred, f"{item.dataset}/{item.name}", scores if missing_scores == 0 else None)
+        keys.append((item.dataset, item.name))
     out = ev.result(report)
     if missing_scores:
         out.pop("roc_auc", None)
     out["ignore_neutral"] = ignore_neutral
     out["neutral_pixels"] = neutral_pixels
     if sweep_threshold:
-        if not binary or missing_scores or ev.scores is None:
+        if not pairing.binary or missing_scores or ev.scores is None:
             raise ConfigError(
                 "--sweep-threshold needs a binary model's probability maps: infer with "
                 '"save_probabilities": true in the mode'
             )
         out["threshold_sweep"] = ev.scores.best_threshold("dice")
-    out["suffix"] = suffix
-    out["matched"] = {t: p for t in names for p in [pred_title(t)] if p is not None}
+    out["suffix"] = pairing.suffix
+    out["matched"] = {t: p for t in names for p in [pairing.pred_title(t)] if p is not None}
+    out.update(
+        gt=str(gt_dir), pred=str(pred_dir), background=background, neutral=neutral, threshold=threshold
+    )
+    out["items"] = [
+        {"dataset": ds, "item": name, "per_class": ev.image_metrics(i, report)}
+        for i, (ds, name) in enumerate(keys)
+    ]
     return out

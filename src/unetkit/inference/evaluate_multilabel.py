@@ -67,6 +67,7 @@ def evaluate_multilabel(
     missing = dict.fromkeys(names, 0)
     pred_items = {(it.dataset, it.name): it for it in pred_project.items()}
     neutral_pixels = 0
+    keys = []
     for item in gt_project.items():
         pred_item = pred_items.get((item.dataset, item.name))
         if pred_item is None:
@@ -77,6 +78,7 @@ def evaluate_multilabel(
                 f"size {pred_ann.width}x{pred_ann.height} differs from the ground truth {gt_ann.width}x{gt_ann.height}",
                 file=pred_item.ann_path,
             )
+        keys.append((item.dataset, item.name))
         gt = rasterize_labelsets(gt_ann, gt_bits, skip_unknown=True)
         pred = rasterize_labelsets(pred_ann, pred_bits, skip_unknown=True)
         left_out = ((gt >> k) & 1).astype(bool)
@@ -111,6 +113,15 @@ def evaluate_multilabel(
             )
         out["threshold_sweep_per_class"] = {t: evaluators[t].scores.best_threshold("dice") for t in report}
     out.update(ignore_neutral=ignore_neutral, neutral_pixels=neutral_pixels, suffix=suffix, matched=matched)
+    out.update(gt=str(gt_dir), pred=str(pred_dir), background=background, neutral=neutral)
+    out["items"] = [
+        {
+            "dataset": ds,
+            "item": name,
+            "per_class": {t: evaluators[t].image_metrics(i, [t])[t] for t in report},
+        }
+        for i, (ds, name) in enumerate(keys)
+    ]
     return out
 
 
