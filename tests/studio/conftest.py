@@ -166,9 +166,10 @@ class RecordingQueue:
         self.submitted = []
         self._closed = False
 
-    def submit(self, kind, argv, *, title, outputs=None, resume_argv=None, heavy=True):
+    def submit(self, kind, argv, *, title, outputs=None, resume_argv=None, heavy=True, after=None):
         task = {"id": f"t{len(self.submitted)}", "kind": kind, "argv": list(argv), "title": title,
-                "outputs": dict(outputs or {}), "resume_argv": resume_argv, "heavy": heavy, "state": "queued"}  # fmt: skip
+                "outputs": dict(outputs or {}), "resume_argv": resume_argv, "heavy": heavy, "state": "queued",
+                "after": after}  # fmt: skip
         self.submitted.append(task)
         return task
 

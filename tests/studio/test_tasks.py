@@ -78,6 +78,37 @@ def test_one_heavy_task_at_a_time_and_light_ones_at_once(make_queue):
     assert [t["id"] for t in queue.list()] == [light["id"], second["id"], first["id"]]
 
 
+def test_a_task_after_another_waits_for_it_and_is_stopped_when_it_fails(make_queue):
+    queue = make_queue()
+    first = queue.submit("infer", ["sleep"], title="infer")
+    then = queue.submit("evaluate", ["echo", "evaluated"], title="evaluate", after=first["id"], heavy=False)
+    running(queue, first["id"])
+    assert queue.get(then["id"])["state"] == "queued"  # light, yet it waits for the task it comes after
+    queue.stop(first["id"])
+    stopped = ended(queue, then["id"])
+    assert stopped["state"] == "stopped" and stopped["started"] is None
+    assert stopped["error"] == f"not started: task {first['id']} (infer) ended stopped"
+    ok = queue.submit("infer", ["echo", "inferred"], title="infer")
+    after_ok = queue.submit("evaluate", ["echo", "evaluated"], title="evaluate", after=ok["id"])
+    assert ended(queue, after_ok["id"])["state"] == "done"
+    assert queue.get(after_ok["id"])["started"] >= queue.get(ok["id"])["ended"]
+    with pytest.raises(StudioError) as info:
+        queue.submit("evaluate", ["echo"], title="x", after="no-such-task")
+    assert info.value.status == 404
+
+
+def test_a_dependent_task_survives_a_restart(make_queue, tmp_path):
+    queue = make_queue(root=tmp_path / "q")
+    first = queue.submit("infer", ["sleep"], title="infer")
+    then = queue.submit("evaluate", ["echo", "evaluated"], title="evaluate", after=first["id"])
+    running(queue, first["id"])
+    queue.close()  # the studio dies: the sleeping task is interrupted at the next start
+    again = make_queue(root=tmp_path / "q")
+    assert again.get(first["id"])["state"] == "interrupted"
+    stopped = ended(again, then["id"])
+    assert stopped["state"] == "stopped" and "ended interrupted" in stopped["error"]
+
+
 def test_stopping_a_queued_task_cancels_it(make_queue):
     queue = make_queue()
     blocker = queue.submit("train", ["sleep"], title="long")

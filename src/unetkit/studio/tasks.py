@@ -54,18 +54,22 @@ class TaskQueue:
 
     # ---------------------------------------------------------------- public API
     def submit(
-        self, kind: str, argv, *, title: str, outputs=None, resume_argv=None, heavy: bool = True
-    ) -> dict:
-        """Queue ``unetkit <argv>``; returns the task (state ``queued``)."""
+        self, kind: str, argv, *, title: str, outputs=None, resume_argv=None, heavy: bool = True,
+        after: str | None = None,
+    ) -> dict:  # fmt: skip
+        """Queue ``unetkit <argv>``; returns the task (state ``queued``). ``after``: a task id this one waits for;
+        it starts when that task is done and is stopped when that one ends otherwise (kept across restarts)."""
         task = {
             "id": self._new_id(), "kind": kind, "title": title, "state": "queued",
             "argv": [str(a) for a in argv], "created": None, "started": None, "ended": None,
             "returncode": None, "outputs": dict(outputs or {}), "heavy": bool(heavy), "error": None,
             "resume_argv": None if resume_argv is None else [str(a) for a in resume_argv],
-            "resumed": 0, "pid": None, "pid_start": None, "stop_requested": False,
+            "resumed": 0, "pid": None, "pid_start": None, "stop_requested": False, "after": after,
         }  # fmt: skip
         with self._cond:
             self._check_open()
+            if after is not None:
+                self._task(after)  # a StudioError 404 for an unknown id
             latest = max((t["created"] for t in self._tasks.values()), default=0.0)
             task["created"] = max(time.time(), latest + 1e-6)  # strictly increasing: a stable order
             atomic.make_folder(self._dir(task["id"]))
@@ -190,6 +194,18 @@ class TaskQueue:
             (t for t in self._tasks.values() if t["state"] == "queued"), key=lambda t: t["created"]
         )
         for task in queued:
+            first = self._tasks.get(task.get("after") or "")
+            if first is not None and first["state"] != "done":
+                if first["state"] in ("queued", "running"):
+                    continue  # waits for the task it comes after
+                task.update(
+                    state="stopped",
+                    ended=time.time(),
+                    error=f"not started: task {first['id']} ({first['kind']}) ended {first['state']}",
+                )
+                self._save(task)  # fmt: skip
+                self._cond.notify_all()
+                continue
             if task["heavy"]:
                 if heavy_running:
                     continue
@@ -247,8 +263,8 @@ class TaskQueue:
     # ---------------------------------------------------------------- helpers
     def _public(self, task: dict) -> dict:
         keys = ("id", "kind", "title", "state", "argv", "created", "started", "ended", "returncode", "outputs",
-                "error", "heavy", "resumed")  # fmt: skip
-        out = {k: task[k] for k in keys}
+                "error", "heavy", "resumed", "after")  # fmt: skip
+        out = {k: task.get(k) for k in keys}
         out["resumable"] = task["resume_argv"] is not None and task["state"] in RESUMABLE
         out["progress"] = (
             progress(task, self._dir(task["id"]) / "log.txt", self.cwd) if task["started"] else None

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -22,7 +21,6 @@ from unetkit.studio.workspace import STATE_DIR
 
 router = APIRouter(tags=["testing"])
 CONFIGS_DIR = f"{STATE_DIR}/configs"
-FINISHED = ("done", "failed", "stopped", "interrupted")
 
 
 class TestBody(BaseModel):
@@ -82,24 +80,8 @@ def test(body: TestBody, studio: Studio = Depends(get_studio)) -> dict:
         argv.append("--multilabel")
     evaluate = studio.tasks.submit("evaluate", argv, title=f"Evaluate {out} against {project}",
                                    outputs={"evaluation": name, "project": out, "gt": project, "run": run,
-                                            "infer_task": infer["id"]})  # fmt: skip
-    threading.Thread(target=_cancel_unless_done, args=(studio.tasks, infer["id"], evaluate["id"]), daemon=True,
-                     name="unetkit-studio-test-chain").start()  # fmt: skip
+                                            "infer_task": infer["id"]}, after=infer["id"])  # fmt: skip
     return evaluate
-
-
-def _cancel_unless_done(queue, first: str, then: str) -> None:
-    """Cancel the queued evaluate task when its inference did not finish well."""
-    task = queue.get(first)
-    while task["state"] not in FINISHED and not getattr(queue, "_closed", False):
-        task = queue.wait(first, 30.0)
-    if task["state"] not in FINISHED:
-        return
-    if task["state"] != "done":
-        try:
-            queue.stop(then)
-        except StudioError:
-            pass
 
 
 @router.get("/evaluations", summary="every evaluation: [{name, gt, pred, images, dice, created}]")
