@@ -300,3 +300,14 @@ def test_the_command_binds_with_a_token_off_loopback(tmp_path, monkeypatch, caps
     (tmp_path / "file").write_text("x")
     assert main(["studio", str(tmp_path / "file")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_an_unknown_api_path_is_a_json_404(workspace, open_client):
+    client = open_client(workspace)
+    for method in ("get", "post", "delete"):
+        response = client.request(method, "/api/no/such/thing")
+        assert response.status_code == 404
+        assert response.json() == {
+            "error": "not_found",
+            "detail": f"no API endpoint {method.upper()} /api/no/such/thing",
+        }

@@ -7,7 +7,7 @@ import importlib
 import logging
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,7 +16,7 @@ from unetkit import __version__
 from unetkit.serving.middleware import BodyLimitMiddleware
 from unetkit.studio.auth import TokenMiddleware
 from unetkit.studio.context import Studio, get_studio
-from unetkit.studio.errors import install_error_handlers
+from unetkit.studio.errors import StudioError, install_error_handlers
 from unetkit.studio.tasks import TaskQueue
 from unetkit.studio.workspace import Workspace
 
@@ -60,9 +60,10 @@ def create_app(
     api.add_api_route("/workspace", workspace_summary, methods=["GET"], tags=["workspace"],
                       summary="the workspace: its projects, runs and how many tasks run")  # fmt: skip
     for name in API_MODULES:
-        module = _api_module(name)
-        if module is not None:
-            api.include_router(module.router)
+        api.include_router(importlib.import_module(f"unetkit.studio.api.{name}").router)
+    # last: an unknown /api path is a JSON 404, not the page NiceGUI serves for unknown paths
+    api.add_api_route("/{path:path}", no_such_endpoint, include_in_schema=False,
+                      methods=["GET", "POST", "PUT", "PATCH", "DELETE"])  # fmt: skip
     app.include_router(api)
     _install_docs(app)
     if ui:
@@ -74,26 +75,17 @@ def create_app(
 
 
 def workspace_summary(studio: Studio = Depends(get_studio)) -> dict:
-    """``{root, projects, runs, tasks_running}``: project summaries come from the projects API when present."""
+    """``{root, projects, runs, tasks_running}``."""
+    from unetkit.studio.api.projects import project_summary
     from unetkit.studio.api.runs import run_summaries
 
-    projects_api = _api_module("projects")
-    summarize = getattr(projects_api, "project_summary", None)
-    names = studio.workspace.projects()
-    projects = [summarize(studio.workspace, n) if summarize else {"name": n} for n in names]
+    projects = [project_summary(studio.workspace, n) for n in studio.workspace.projects()]
     return {"root": str(studio.workspace.root), "projects": projects, "runs": run_summaries(studio),
             "tasks_running": studio.tasks.running_count()}  # fmt: skip
 
 
-def _api_module(name: str):
-    """``unetkit.studio.api.<name>``, or None while that module is not written yet."""
-    full = f"unetkit.studio.api.{name}"
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name == full:
-            return None
-        raise
+def no_such_endpoint(request: Request, path: str) -> None:
+    raise StudioError(404, "not_found", f"no API endpoint {request.method} /api/{path}")
 
 
 def _install_docs(app: FastAPI) -> None:
@@ -124,15 +116,6 @@ def _install_docs(app: FastAPI) -> None:
 
 
 def _install_ui(app: FastAPI) -> None:
-    try:
-        ui = importlib.import_module("unetkit.studio.ui")
-    except ModuleNotFoundError as exc:
-        if exc.name != "unetkit.studio.ui":
-            raise
-        log.warning("the studio UI is not installed; only the API and /docs are served")
-        return
-    install = getattr(ui, "install", None)
-    if install is None:
-        log.warning("unetkit.studio.ui has no install(app); only the API and /docs are served")
-        return
-    install(app)
+    from unetkit.studio import ui
+
+    ui.install(app)
