@@ -253,6 +253,9 @@ def test_tutorial_walk_by_clicking(studio, page, tmp_path):
     page.wait_for_selector(f"{by('threshold-value')} >> text=threshold 0.6")
     rows.first.click()
     assert loaded(page, by("errors-overlay"))
+    for side in ("side-ground-truth", "side-prediction"):  # the prediction beside the ground truth
+        assert loaded(page, f"{by(side)} {by('base')}")
+        assert loaded(page, f"{by(side)} img[data-testid^='layer-']")
     page.wait_for_timeout(300)  # the dialog's fade-in
     shoot(page, tmp_path, "08-errors")
 

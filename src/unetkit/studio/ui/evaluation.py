@@ -6,7 +6,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from .common import call, frame, href, page_client, section, tid
-from .item import PANZOOM_JS
+from .item import PANZOOM_JS, layered_viewer
 
 ID_KEYS = ("dataset", "item")
 LEGEND_NAMES = {
@@ -79,6 +79,7 @@ class EvaluationView:
             self.table = tid(ui.table(columns=[], rows=[], row_key="key", pagination=20), "per-image-table")
             self.table.props("dense flat").classes("w-full")
             self.table.on("rowClick", lambda e: self.open_item(e.args[1]))
+        self.colors: dict[str, dict[str, str]] = {}  # project -> {class title: colour}, read once
         confusion = ev.get("confusion")
         if confusion:
             with section("Confusion matrix (rows: ground truth, columns: prediction)", "confusion"):
@@ -145,25 +146,39 @@ class EvaluationView:
         size = max(260, 60 * len(classes) + 120)
         tid(ui.echart(options).style(f"width:{size + 80}px;height:{size}px"), "confusion-chart")
 
-    def open_item(self, row: dict) -> None:
+    async def class_colors(self, project: str | None) -> dict[str, str]:
+        if project and project not in self.colors:
+            info = await call(self.api.project(project))
+            self.colors[project] = {c["title"]: c["color"] for c in (info or {}).get("class_stats", [])}
+        return self.colors.get(project or "", {})
+
+    async def open_item(self, row: dict) -> None:
         dataset, item = row.get("dataset", ""), row.get("item", "")
         gt, pred = self.ev.get("gt"), self.ev.get("pred")
+        sides = [(caption, project, await self.class_colors(project)) for caption, project in
+                 (("ground truth", gt), ("prediction", pred)) if project]  # fmt: skip
         self.dialog.clear()
         ui.add_head_html(PANZOOM_JS)
-        with self.dialog, ui.card().classes("w-full").style("max-width: 1100px"):
+        with self.dialog, ui.card().classes("w-full").style("max-width: 1500px"):
             ui.label(f"{dataset} / {item}").classes("text-base font-semibold")
-            with ui.row().classes("gap-3 text-sm"):
-                for key, color in (self.ev.get("legend") or {}).items():
-                    ui.html(f'<span style="display:inline-block;width:12px;height:12px;background:{color};'
-                            f'border:1px solid #888"></span> {LEGEND_NAMES.get(key, key)}', sanitize=False)  # fmt: skip
             with ui.row().classes("gap-3 no-wrap"):
-                if gt:
-                    _figure("image", self.api.image_url(gt, dataset, item))
+                for caption, project, colors in sides:  # the prediction beside the ground truth
+                    with ui.column().classes("gap-1 items-center").style("width:420px"):
+                        layers = [
+                            (t, c, self.api.layer_url(project, dataset, item, t)) for t, c in colors.items()
+                        ]
+                        layered_viewer(self.api.image_url(project, dataset, item), layers,
+                                       testid=f"side-{caption.replace(' ', '-')}")  # fmt: skip
+                        ui.label(caption).classes("text-sm")
                 _figure(
                     "FP / FN",
                     self.api.errors_url(self.name, dataset, item, self.shown_threshold),
                     "errors-overlay",
                 )
+            with ui.row().classes("gap-3 text-sm"):
+                for key, color in (self.ev.get("legend") or {}).items():
+                    ui.html(f'<span style="display:inline-block;width:12px;height:12px;background:{color};'
+                            f'border:1px solid #888"></span> {LEGEND_NAMES.get(key, key)}', sanitize=False)  # fmt: skip
             with ui.row().classes("gap-3"):
                 if gt:
                     ui.link("ground truth", href("/item", project=gt, dataset=dataset, item=item))
