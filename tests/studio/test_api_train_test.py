@@ -202,3 +202,46 @@ def test_a_multiclass_evaluation_has_a_confusion_matrix(lemons_workspace, open_c
         error_of(client.post("/api/evaluations/self/threshold", json={"threshold": 0.5}), 409)
         == "no_probabilities"
     )
+
+
+def test_the_tutorial_loop_on_the_multiclass_sample(lemons_workspace, open_client):
+    """lemons (bg, kiwi, lemon; no split tags) through the same pages' API: a DTL graph resizes and tags the
+    images train / val, a tiny model trains on the result, tests on the original and the evaluation has a
+    confusion matrix over the three classes."""
+    client = open_client(lemons_workspace)
+    graph = [
+        {"action": "data", "src": ["lemons/*"], "dst": "$all", "settings": {"classes_mapping": "default"}},
+        {"action": "resize", "src": ["$all"], "dst": "$small",
+         "settings": {"width": 64, "height": 64, "aspect_ratio": {"keep": False}}},
+        {"action": "multiply", "src": ["$small"], "dst": "$many", "settings": {"multiply": 2}},
+        {"action": "if", "src": ["$many"], "dst": ["$a", "$b"], "settings": {"condition": {"probability": 0.7}}},
+        {"action": "tag", "src": ["$a"], "dst": "$train", "settings": {"tag": "train", "action": "add"}},
+        {"action": "tag", "src": ["$b"], "dst": "$val", "settings": {"tag": "val", "action": "add"}},
+        {"action": "background", "src": ["$train", "$val"], "dst": "$bg", "settings": {"class": "bg"}},
+        {"action": "supervisely", "src": ["$bg"], "dst": "lemons_train", "settings": {}},
+    ]  # fmt: skip
+    checked = client.post("/api/dtl/check", json={"graph": graph}).json()
+    assert checked["ok"], checked["errors"]
+    task = client.post("/api/dtl/run", json={"graph": graph, "out": "lemons_train", "seed": 0}).json()
+    assert task_ended(client, task["id"], 300)["state"] == "done"
+    summary = client.get("/api/projects/lemons_train").json()["summary"]
+    assert summary["images"] == 12 and {"kiwi", "lemon"} <= {c["title"] for c in summary["classes"]}
+    config = tiny_config(input_size={"width": 64, "height": 64}, epochs=1)
+    task = client.post(
+        "/api/train", json={"project": "lemons_train", "run": "lemons", "config": config}
+    ).json()
+    task = task_ended(client, task["id"], 300)
+    assert task["state"] == "done", task.get("log")
+    defaults = client.get("/api/test/defaults", params={"run": "runs/lemons"}).json()
+    assert defaults["mode"]["name"]  # the card's settings
+    body = {"run": "runs/lemons", "project": "lemons", "out": "lemons_unet"}
+    task = task_ended(client, client.post("/api/test", json=body).json()["id"], 300)
+    assert task["state"] == "done", task.get("log")
+    shown = client.get("/api/evaluations/lemons_unet").json()
+    assert shown["confusion"]["classes"][0] == "bg" and set(shown["confusion"]["classes"][1:]) == {
+        "kiwi",
+        "lemon",
+    }
+    matrix = np.asarray(shown["confusion"]["matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() > 0
+    assert len(shown["per_image"]) == 6 and "dice_kiwi" in shown["per_image"][0]
