@@ -8,6 +8,8 @@ a CPU (16 base channels, depth 4, 128² patches; training batch 8, inference bat
 * ``compile``: ``torch.compile`` (inductor) as unetkit runs it (``compile_module``), its warm-up printed apart (``--no-compile`` leaves it out);
 * ``compile+channels_last``;
 * ``bf16+channels_last`` (where bf16 is native): bf16 autocast, as ``amp: auto`` runs it where bf16 pays;
+* ``channels_last+fold`` (inference only): batch norm folded into the preceding convolution
+  (``torch.nn.utils.fusion.fuse_conv_bn_eval``), so an eval-mode forward skips the normalisation passes;
 * ``amp auto``: what unetkit's default chooses on this CPU (``resolve_numerics("auto", "cpu")``, so with the bf16
   probe's answer where the CPU has AVX512-BF16 without AMX);
 * ``onnxruntime`` (inference only): the model exported to ONNX, run by ONNX Runtime. Its MLAS kernels pick the ISA
@@ -56,6 +58,7 @@ def numerics_of(kind: str) -> Numerics:
     """The numerics of a candidate: ``amp auto`` is unetkit's default on this CPU."""
     if kind == "amp auto":
         return resolve_numerics("auto", "cpu")
+    kind = kind.removesuffix("+fold")
     dtype = torch.bfloat16 if kind.startswith("bf16") else None
     return Numerics("cpu", dtype, channels_last="channels_last" in kind)
 
@@ -79,8 +82,28 @@ def training_step(kind: str, args) -> callable:
     return step
 
 
+def fold_batch_norm(net: torch.nn.Module) -> int:
+    """Fold every BatchNorm2d that directly follows a Conv2d in a Sequential into that convolution (eval mode);
+    returns how many were folded."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for module in net.modules():
+        if isinstance(module, torch.nn.Sequential):
+            names = list(module._modules)
+            for first, second in zip(names, names[1:]):
+                conv, norm = module._modules[first], module._modules[second]
+                if isinstance(conv, torch.nn.Conv2d) and isinstance(norm, torch.nn.BatchNorm2d):
+                    module._modules[first] = fuse_conv_bn_eval(conv, norm)
+                    module._modules[second] = torch.nn.Identity()
+                    folded += 1
+    return folded
+
+
 def inference_batch(kind: str, args) -> callable:
     net = network(args.channels, args.depth).eval()
+    if kind.endswith("+fold") and not fold_batch_norm(net):
+        raise SystemExit("cpu_candidates: no batch norm to fold in this network")
     x = torch.randn(args.infer_batch, 3, args.side, args.side)
     if kind == "onnxruntime":
         import onnxruntime as ort
@@ -193,7 +216,7 @@ def main(argv=None) -> int:
         train_flops,
         (peak, densest),
     )
-    inference = {k: inference_batch(k, args) for k in [*kinds, "onnxruntime"]}
+    inference = {k: inference_batch(k, args) for k in [*kinds, "channels_last+fold", "onnxruntime"]}
     measure(
         f"inference, batch {args.infer_batch}",
         inference,

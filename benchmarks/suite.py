@@ -211,6 +211,10 @@ def one_row(name: str, minutes: float, args, cpu: dict) -> dict:
     train, test = prepare(name, args.root, args.out / "data")
     load_before = os.getloadavg()[0]
     where = args.out / f"{name}_{minutes:g}m"
+    if where.exists():  # an earlier run of this row (another commit, or --again): this run starts afresh
+        import shutil
+
+        shutil.rmtree(where)
     a = run_auto(train, where / "auto", minutes)
     r = run_recipe(train, where / "recipe", a["seconds"])
     auto_dice = foreground_dice(test, where / "auto_test", None, where / "auto")

@@ -11,7 +11,7 @@ from .common import TaskWatch, call, frame, href, page_client, pretty, section, 
 DEBOUNCE_S = 0.4
 
 
-GRAPH_CSS = ".dtl-graph svg { max-width: 100%; height: auto; max-height: 70vh; }"
+GRAPH_CSS = ".dtl-graph svg { width: 100%; height: 70vh; }"  # scaled to the box (the SVG has a viewBox)
 
 
 @ui.page("/dtl", response_timeout=30)
