@@ -4,47 +4,20 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
+from browser import ARGS, CHROMIUM, require_browser
+
 from .helpers import sample_image
-
-CHROMIUM = os.environ.get("UNETKIT_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _require_browser():
-    """Playwright + Debian's chromium; missing → fail in CI (CI=true), skip elsewhere."""
-    problem = None
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        problem = f"{CHROMIUM} not found (install it with scripts/install_browser.sh)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError as exc:
-            problem = f"the playwright package is missing: {exc}"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
 
 
 @pytest.fixture(scope="module")
 def page():
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -189,3 +189,11 @@ class RecordingQueue:
 
     def close(self):
         self._closed = True
+
+
+def error_of(response, status: int) -> str:
+    """The error code of an API error answer, after checking its status and its one-message JSON body."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "detail"} and "Traceback" not in body["detail"]
+    return body["error"]

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import json
 
-from studio.conftest import VESSELS, RecordingQueue, task_ended
+from studio.conftest import VESSELS, RecordingQueue, error_of, task_ended
 from unetkit.demo.pipeline import vessels_graph
-
-
-def error_of(response, status: int) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error", "detail"} and "Traceback" not in body["detail"]
-    return body["error"]
 
 
 def test_templates_start_with_the_tutorials_graph(open_client, tmp_path):

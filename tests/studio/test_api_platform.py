@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
-from studio.conftest import RUN, wait_for
+from studio.conftest import RUN, error_of, wait_for
 from unetkit.cli.main import main
 from unetkit.errors import ConfigError, UnetkitError
 from unetkit.studio import run_info
@@ -23,13 +23,6 @@ def ended(client, task_id, timeout=120.0):
         return task["state"] in ENDED and task
 
     return wait_for(check, timeout, f"task {task_id} to end")
-
-
-def error_of(response, status: int) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error", "detail"} and "Traceback" not in body["detail"]
-    return body["error"]
 
 
 # ------------------------------------------------------------------------------------------ workspace, runs

@@ -8,15 +8,8 @@ import json
 import numpy as np
 from PIL import Image
 
-from studio.conftest import VESSELS, RecordingQueue, task_ended
+from studio.conftest import VESSELS, RecordingQueue, error_of, task_ended
 from unetkit.project import Project, display_rgb, read_pixels
-
-
-def error_of(response, status: int) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error", "detail"} and "Traceback" not in body["detail"]
-    return body["error"]
 
 
 def png_array(response) -> np.ndarray:

@@ -10,16 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.conftest import PROJECT, RUN, VESSELS, RecordingQueue, task_ended
+from studio.conftest import PROJECT, RUN, VESSELS, RecordingQueue, error_of, task_ended
 from training.conftest import tiny_config
 from unetkit.cli.main import main
-
-
-def error_of(response, status: int) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error", "detail"} and "Traceback" not in body["detail"]
-    return body["error"]
 
 
 def test_models_defaults_and_check(vessels_workspace, open_client):

@@ -21,12 +21,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from browser import ARGS, CHROMIUM, require_browser
 from unetkit.demo.synthetic import draw_fundus
 from unetkit.ports import free_port
 
-CHROMIUM = os.environ.get("UNETKIT_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 README_SHOT = Path(__file__).resolve().parents[2] / "docs" / "studio.png"
 VIEWPORT = {"width": 1280, "height": 800}
 IMAGES, SIZE = 6, 96
@@ -35,22 +33,6 @@ TASK_TIMEOUT_MS = 150_000
 TINY = {"epochs": 2, "lr": 0.01, "val_every": 1, "batch_size": {"train": 16, "val": 16},
         "input_size": {"width": 32, "height": 32}, "data_workers": {"train": 0, "val": 0},
         "unetkit": {"model": "unet", "model_options": {"base_channels": 8, "depth": 2}, "seed": 0}}  # fmt: skip
-
-
-def _require_browser():
-    """Playwright + Debian's chromium; missing → fail in CI (CI=true), skip elsewhere."""
-    problem = None
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        problem = f"{CHROMIUM} not found (install it with scripts/install_browser.sh)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError as exc:
-            problem = f"the playwright package is missing: {exc}"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
 
 
 def write_fundus_folders(raw: Path, n: int = IMAGES, size: int = SIZE) -> None:
@@ -66,7 +48,7 @@ def write_fundus_folders(raw: Path, n: int = IMAGES, size: int = SIZE) -> None:
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
     """``(base_url, workspace)`` of a running ``python -m unetkit studio`` on generated image + mask folders."""
-    _require_browser()
+    require_browser()
     root = tmp_path_factory.mktemp("walk") / "ws"
     write_fundus_folders(root / "raw")
     port = free_port()
