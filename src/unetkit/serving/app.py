@@ -24,8 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Query, Request, UploadFile
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from unetkit import __version__
@@ -43,6 +42,7 @@ from unetkit.serving.limits import (
     retry_after_seconds,
 )
 from unetkit.serving.middleware import BodyLimitMiddleware
+from unetkit.serving.offline_docs import install_offline_docs
 from unetkit.serving.payloads import (
     class_pixel_counts,
     encode_class_masks,
@@ -52,7 +52,6 @@ from unetkit.serving.payloads import (
 
 STATIC_DIR = Path(str(resources.files("unetkit.serving") / "static"))
 # Swagger UI 5 and ReDoc 2 (both render the OpenAPI 3.1 that FastAPI writes), shipped by the fastapi-offline package
-DOCS_STATIC_DIR = Path(str(resources.files("fastapi_offline") / "static"))
 
 
 class Service:
@@ -210,27 +209,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: Any = None, **set
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_upload_bytes)
     install_error_handlers(app, service.count_internal_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/docs-static", StaticFiles(directory=DOCS_STATIC_DIR), name="docs-static")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url,
-            title=f"{app.title} — API docs",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon.png",
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=app.openapi_url,
-            title=f"{app.title} — API reference",
-            redoc_js_url="/docs-static/redoc.standalone.js",
-            redoc_favicon_url="/docs-static/favicon.png",
-            with_google_fonts=False,
-        )
+    install_offline_docs(app)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

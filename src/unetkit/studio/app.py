@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
 
 from unetkit import __version__
 from unetkit.serving.middleware import BodyLimitMiddleware
+from unetkit.serving.offline_docs import install_offline_docs
 from unetkit.studio.auth import TokenMiddleware
 from unetkit.studio.context import Studio, get_studio
 from unetkit.studio.errors import StudioError, install_error_handlers
@@ -22,7 +19,6 @@ from unetkit.studio.workspace import Workspace
 
 log = logging.getLogger("unetkit.studio")
 API_MODULES = ("tasks", "runs", "projects", "dtl", "training", "testing")  # unetkit.studio.api.<name>
-DOCS_STATIC = "/docs-static"
 
 
 def create_app(
@@ -65,7 +61,7 @@ def create_app(
     api.add_api_route("/{path:path}", no_such_endpoint, include_in_schema=False,
                       methods=["GET", "POST", "PUT", "PATCH", "DELETE"])  # fmt: skip
     app.include_router(api)
-    _install_docs(app)
+    install_offline_docs(app)
     if ui:
         _install_ui(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=studio.max_upload_bytes)
@@ -86,33 +82,6 @@ def workspace_summary(studio: Studio = Depends(get_studio)) -> dict:
 
 def no_such_endpoint(request: Request, path: str) -> None:
     raise StudioError(404, "not_found", f"no API endpoint {request.method} /api/{path}")
-
-
-def _install_docs(app: FastAPI) -> None:
-    from importlib import resources
-
-    static = Path(str(resources.files("fastapi_offline") / "static"))
-    app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url,
-            title=f"{app.title} — API docs",
-            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_STATIC}/favicon.png",
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=app.openapi_url,
-            title=f"{app.title} — API reference",
-            redoc_js_url=f"{DOCS_STATIC}/redoc.standalone.js",
-            redoc_favicon_url=f"{DOCS_STATIC}/favicon.png",
-            with_google_fonts=False,
-        )
 
 
 def _install_ui(app: FastAPI) -> None:
