@@ -376,10 +376,10 @@ def test_serving_returns_one_mask_per_class(trained, predictor):
 def test_web_page_overlays_every_class(trained):
     import httpx
 
+    from browser import ARGS, CHROMIUM, require_browser
     from serving.helpers import serve_process
-    from serving.test_browser import ARGS, CHROMIUM, _require_browser
 
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     project, result = trained

@@ -40,9 +40,9 @@ def test_swagger_ui_5_and_redoc_2_are_served(client):
 
 def test_both_pages_list_the_operations_in_a_browser(tmp_path):
     """Headless Chromium (Debian's, see scripts/install_browser.sh) with the network cut off but localhost."""
-    from serving.test_browser import ARGS, CHROMIUM, _require_browser
+    from browser import ARGS, CHROMIUM, require_browser
 
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     from unetkit.serving.launch import serve_process
