@@ -205,6 +205,23 @@ def commit() -> str:
     return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
 
 
+def where_it_runs() -> tuple[dict, str]:
+    """Print the machine, CPU model, ISA and commit; return (the CPU description, the commit)."""
+    from ratios import machine_line
+
+    from unetkit.models.numerics import cpu_description
+
+    cpu, at = cpu_description(), commit()
+    print(machine_line())
+    print(f"cpu: {cpu['cpu']}; torch ISA {cpu['torch_isa']}; caps {cpu['env'] or 'none'}; commit {at}")
+    return cpu, at
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a JSON-lines table (none when it does not exist yet)."""
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 def one_row(name: str, minutes: float, args, cpu: dict) -> dict:
     import os
 
@@ -240,23 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/suite"))
     ap.add_argument("--again", action="store_true", help="run rows that suite.jsonl already holds")
     args = ap.parse_args(argv)
-    from ratios import machine_line
-
-    from unetkit.models.numerics import cpu_description
-
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = sorted(set(names) - set(DATASETS))
     if unknown:
         ap.error(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(DATASETS)}")
     budgets = [float(b) for b in args.budgets.split(",")]
-    cpu, args.commit = cpu_description(), commit()
-    print(machine_line())
-    print(
-        f"cpu: {cpu['cpu']}; torch ISA {cpu['torch_isa']}; caps {cpu['env'] or 'none'}; commit {args.commit}"
-    )
+    cpu, args.commit = where_it_runs()
     args.out.mkdir(parents=True, exist_ok=True)
     table = args.out / "suite.jsonl"
-    done = [json.loads(line) for line in table.read_text().splitlines()] if table.exists() else []
+    done = read_rows(table)
     rows = []
     for minutes in budgets:
         for name in names:

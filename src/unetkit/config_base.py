@@ -93,6 +93,17 @@ def nonfinite_message(written: str) -> str:
 # --------------------------------------------------------------------------------------------- the reader
 
 
+def merge(base: dict, update: dict) -> dict:
+    """``update`` over ``base``, nested objects merged key by key (new dicts; the inputs are left as they are)."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def read_json(path: str | Path, *, what: str = "config", error: type[ConfigError] = ConfigError) -> object:
     """The JSON value of a file (UTF-8, BOM allowed); missing file, bad encoding, bad JSON or a non-finite
     number (``NaN``, ``Infinity``, ``1e400``) raise ``error`` naming the file. ``what`` names the file's role."""

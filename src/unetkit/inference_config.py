@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from unetkit.config_base import ConfigModel, did_you_mean, read_json, validate_config
+from unetkit.config_base import ConfigModel, did_you_mean, merge, read_json, validate_config
 from unetkit.errors import ConfigError
 
 MATCH_ALL = "__all__"
@@ -208,17 +208,6 @@ def convert_v1(raw: dict) -> dict:
         mode["model_classes"] = copy.deepcopy(raw.get("model_classes", {}))
     model = {k: copy.deepcopy(v) for k, v in raw.items() if k not in ("mode", "model_classes")}
     return {"mode": mode, "model": model}
-
-
-def merge(base: dict, update: dict) -> dict:
-    """``update`` over ``base``, nested objects merged key by key (new dicts; the inputs are left as they are)."""
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def effective_mode(user_mode: dict, *, default_suffix: str = DEFAULT_MODEL_SUFFIX) -> dict:

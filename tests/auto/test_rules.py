@@ -134,6 +134,30 @@ def test_training_config_from_the_plan():
     )
 
 
+def test_plan_overrides_merge_nested_fields_validate_and_reach_the_training_config():
+    plan = plan_of(fp())
+    sgd = plan.overridden(
+        {
+            "optimizer": {"name": "sgd"},
+            "lr": 0.01,
+            "schedule": "poly",
+            "network": {"model_options": {"norm": "instance"}},
+        }
+    )
+    assert sgd.optimizer.name == "sgd" and sgd.optimizer.momentum == 0.99 and sgd.optimizer.nesterov
+    assert sgd.network.model_options == {
+        **plan.network.model_options,
+        "norm": "instance",
+    }  # merged, not replaced
+    assert sgd.iterations == plan.iterations and plan.optimizer.name == "adam"  # the original is unchanged
+    cfg = training_config(sgd, n_train=16)["unetkit"]
+    assert cfg["optimizer"]["name"] == "sgd" and cfg["scheduler"]["name"] == "poly"
+    assert cfg["model_options"]["norm"] == "instance"
+    assert plan.overridden(None) is plan
+    with pytest.raises(ConfigError, match=r"the plan overrides: \$\.optimizer\.name"):
+        plan.overridden({"optimizer": {"name": "lion"}})
+
+
 def test_budget_parsing():
     assert parse_budget("60m") == 3600 and parse_budget("1.5h") == 5400 and parse_budget("90s") == 90
     assert parse_budget(120) == 120

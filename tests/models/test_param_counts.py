@@ -128,3 +128,33 @@ def test_unet_bilinear_counts():
 
 def test_vnet_3d_count():
     assert n_params("vnet", 2, in_channels=1, spatial_dims=3) == vnet_params(2, 3, 1)
+
+
+def test_unet_instance_norm_keeps_the_parameters_and_drops_the_running_statistics():
+    import torch
+
+    from unetkit.models import create_model
+
+    batch, instance = (
+        create_model("unet", 2, base_channels=8, depth=2),
+        create_model("unet", 2, base_channels=8, depth=2, norm="instance"),
+    )
+    assert n_params("unet", 2, norm="instance") == 31_037_698
+    assert {k for k, _ in batch.named_parameters()} == {k for k, _ in instance.named_parameters()}
+    assert any("running_mean" in k for k in batch.state_dict())
+    assert not any("running_mean" in k for k in instance.state_dict())
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in instance.modules())
+    # each sample is normalised alone: a sample's output does not depend on the rest of the batch
+    instance.train()
+    x = torch.randn(3, 3, 16, 16)
+    torch.testing.assert_close(instance(x)[:1], instance(x[:1]), atol=1e-5, rtol=1e-4)
+
+
+def test_unet_refuses_an_unknown_norm():
+    import pytest
+
+    from unetkit.errors import ConfigError
+    from unetkit.models import create_model
+
+    with pytest.raises(ConfigError, match="norm"):
+        create_model("unet", 2, norm="group")

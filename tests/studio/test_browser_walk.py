@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from browser import ARGS, CHROMIUM, require_browser
+from unetkit.config_base import merge
 from unetkit.demo.synthetic import draw_fundus
 from unetkit.ports import free_port
 
@@ -271,15 +272,6 @@ def wait_ready(url: str, timeout: float = 60.0) -> None:
             pass
         assert time.monotonic() < deadline, f"the model service at {url} did not become ready"
         time.sleep(0.3)
-
-
-def merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = (
-            merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        )
-    return out
 
 
 def column(page, label: str) -> list[float]:

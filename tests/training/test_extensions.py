@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from conftest import make_project, read_jsonl, tiny_config
+from conftest import TINY_MODEL, make_project, read_jsonl, tiny_config
 from unetkit.models import create_model
 from unetkit.models.card import ClassMap
 from unetkit.models.checkpoint import load_checkpoint, load_state_file
@@ -125,3 +125,23 @@ def test_patience_policy_divides_lr_and_rebuilds_adam(tiny_project, tmp_path, mo
     assert train_lrs[0] == pytest.approx(0.01) and train_lrs[-1] == pytest.approx(0.001)  # before the 2nd cut
     best = json.loads((tmp_path / "run" / "checkpoints" / "best.json").read_text())
     assert best["checkpoint"] == "00000000"  # the lowest validation loss
+
+
+def test_sgd_with_nesterov_momentum_trains_resumes_and_is_recorded(tiny_project, tmp_path):
+    """unetkit.optimizer = SGD (nnU-Net's momentum 0.99, Nesterov, weight decay); resume restores its momentum."""
+    ext = {**TINY_MODEL, "seed": 0, "optimizer": {"name": "sgd", "weight_decay": 3e-5},
+           "scheduler": {"name": "poly", "power": 0.9}, "model_options": {**TINY_MODEL["model_options"],
+                                                                          "norm": "instance"}}  # fmt: skip
+    cfg = tiny_config(epochs=2, val_every=1, unetkit=ext)
+    res = train(tiny_project, cfg, tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=False)
+    group = state["optimizer"]["param_groups"][0]
+    assert group["momentum"] == 0.99 and group["nesterov"] and group["weight_decay"] == 3e-5
+    assert all("momentum_buffer" in s for s in state["optimizer"]["state"].values())
+    lrs = [r["lr"] for r in res.records if r["type"] == "train"]
+    assert lrs[0] == pytest.approx(0.01) and lrs[-1] < lrs[0]  # poly decay
+    settings = json.loads((res.last_checkpoint / "config.json").read_text())["settings"]
+    assert settings["unetkit"]["optimizer"]["name"] == "sgd"
+    assert settings["unetkit"]["model_options"]["norm"] == "instance"
+    loaded = load_checkpoint(res.best_checkpoint)
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in loaded.model.modules())

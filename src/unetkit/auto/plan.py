@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from unetkit import atomic
-from unetkit.config_base import ConfigModel, read_json, validate_config
-from unetkit.training.config import INPUT_SIZE_MULTIPLE
+from unetkit.config_base import ConfigModel, merge, read_json, validate_config
+from unetkit.training.config import INPUT_SIZE_MULTIPLE, OptimizerOptions
 
 FORMAT_VERSION = 1
 CPU_PATCH, GPU_PATCH = 128, 256  # the patch side a device starts from (rule "Patch size")
@@ -64,7 +64,9 @@ class Plan(ConfigModel):
     batch_size: int = Field(gt=0)
     foreground_prob: float = Field(0.33, ge=0, le=1)
     loss: str = "ce_vnet_dice"
+    optimizer: OptimizerOptions = Field(default_factory=OptimizerOptions)
     lr: float = Field(0.002, gt=0)
+    schedule: Literal["cosine", "poly"] = "cosine"  # the decay after the refit point
     warmup_fraction: float = Field(0.05, ge=0, le=0.5)
     augment: Augment = Field(default_factory=Augment)
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
@@ -86,6 +88,23 @@ class Plan(ConfigModel):
     @classmethod
     def read(cls, path) -> Plan:
         return validate_config(cls, read_json(path, what="plan"), file=path)
+
+    def overridden(self, overrides: dict | None) -> Plan:
+        """This plan with ``overrides`` (a nested dict of plan fields, e.g. ``{"optimizer": {"name": "sgd"}}``)
+        merged in and validated: a rule experiment that still sizes itself to the budget."""
+        if not overrides:
+            return self
+        merged = merge(self.model_dump(mode="json"), overrides)
+        return validate_config(type(self), merged, file="the plan overrides")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ the rules

@@ -57,9 +57,11 @@ def plan_project(
     folds: int | None = None,
     seed: int = 0,
     scratch=None,
+    overrides: dict | None = None,
 ) -> Plan:
     """Fingerprint a project and derive its plan (docs/auto.md, "Rules"). The training probe runs in a hidden
-    folder inside ``scratch`` (default: the system's temporary folder), removed when it ends."""
+    folder inside ``scratch`` (default: the system's temporary folder), removed when it ends. ``overrides``
+    (:meth:`Plan.overridden`) apply to the probe's run and to the plan."""
     budget_s = parse_budget(budget)
     dev = resolve_device(device)
     started = time.time()
@@ -84,7 +86,7 @@ def plan_project(
     common = {"device": kind, "seed": seed, "patch": patch, "batch_size": batch, "network": network}
     project = Project.read(project_dir)
     holdout = make_folds([f"{it.dataset}/{it.name}" for it in project.items()], 1, seed)[0]
-    stub = Plan(budget_s=budget_s, iterations=1, **common)
+    stub = Plan(budget_s=budget_s, iterations=1, **common).overridden(overrides)
     # about 2 % of the budget on the real pipeline (6 to 400 steps) measures the step time within a few percent
     steps = int(min(400, max(6, 0.02 * budget_s / (1.3 * speed.train_step_s))))
     holdout = {"train": repeated(holdout["train"], batch), "val": holdout["val"]}
@@ -93,8 +95,9 @@ def plan_project(
         warnings.filterwarnings("ignore", "CUDA is not available", UserWarning)
         training = probe_training(project_dir, config, holdout, steps, scratch=scratch)
     speed = dataclasses.replace(speed, planning_s=time.time() - started)
-    return make_plan(fp, budget_s=budget_s, speed=speed, training=training, probe_val_images=len(holdout["val"]),
+    plan = make_plan(fp, budget_s=budget_s, speed=speed, training=training, probe_val_images=len(holdout["val"]),
                      folds=folds, **common)  # fmt: skip
+    return plan.overridden(overrides)
 
 
 def validation_reserve(plan: Plan, val_images: int) -> float:
@@ -127,11 +130,12 @@ def training_config(plan: Plan, n_train: int, iterations: int | None = None) -> 
             "model": plan.network.model,
             "model_options": plan.network.model_options,
             "loss": {"name": plan.loss},
+            "optimizer": plan.optimizer.model_dump(),
             "amp": plan.amp,
             "seed": plan.seed,
             "augment": plan.augment.model_dump(),
             "scheduler": {
-                "name": "cosine",
+                "name": plan.schedule,
                 "warmup_iters": warmup,
                 "hold_iters": max(warmup, int(REFIT_AT * planned)),  # the refit point (see auto())
                 "min_lr_ratio": 0.01,

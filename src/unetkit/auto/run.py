@@ -154,12 +154,15 @@ def auto(
     progress: bool = True,
     resume: bool = False,
     on_phase: Callable[[str], None] | None = None,
+    overrides: dict | None = None,
 ) -> AutoResult:
     """Plan (unless given a plan), train, choose and report within the budget (see docs/auto.md).
 
     ``resume``: continue the killed run in ``out_dir``: finished folds are kept, the current fold continues from its
     last checkpoint on the recorded plan, then selection and report run; the budget counts the time spent before.
-    ``on_phase`` is called with each phase's name as it starts (``plan``, ``fold 0``…, ``select``, ``report``)."""
+    ``on_phase`` is called with each phase's name as it starts (``plan``, ``fold 0``…, ``select``, ``report``).
+    ``overrides``: plan fields merged into the fresh plan (:meth:`Plan.overridden`; a rule experiment); unlike a
+    given plan, the run still measures its speed and refits each fold to the budget."""
     from unetkit.auto.report import write_report
     from unetkit.training import train
     from unetkit.training.charts import read_metrics
@@ -181,9 +184,8 @@ def auto(
             plan = Plan.read(plan)
         given = state.given_plan = plan is not None
         if plan is None:
-            plan = plan_project(
-                project_dir, budget=budget, device=device, folds=folds, seed=seed, scratch=run
-            )
+            plan = plan_project(project_dir, budget=budget, device=device, folds=folds, seed=seed, scratch=run,
+                                overrides=overrides)  # fmt: skip
         plan.write(run / "plan.json")
     project = Project.read(project_dir)
     names = [f"{it.dataset}/{it.name}" for it in project.items()]

@@ -16,21 +16,33 @@ from unetkit.errors import ConfigError
 from unetkit.models.blocks import SegmentationModel, center_crop, channel_pyramid, check_choice
 from unetkit.models.registry import register_model
 
+NORMS = ("batch", "instance")
+
+
+def norm_layer(norm: str, channels: int) -> nn.Module:
+    """``batch``: BatchNorm2d (milesial's); ``instance``: affine InstanceNorm2d (nnU-Net's), no running stats."""
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.InstanceNorm2d(channels, affine=True)
+
 
 class DoubleConv(nn.Module):
-    """(conv3×3 → BN → ReLU) × 2, convs without bias."""
+    """(conv3×3 → norm → ReLU) × 2, convs without bias."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, mid_channels: int | None = None, padding: int = 1
+        self,
+        in_channels: int,
+        out_channels: int,
+        mid_channels: int | None = None,
+        padding: int = 1,
+        norm: str = "batch",
     ):
         super().__init__()
         mid = mid_channels or out_channels
         self.double_conv = nn.Sequential(
             nn.Conv2d(in_channels, mid, kernel_size=3, padding=padding, bias=False),
-            nn.BatchNorm2d(mid),
+            norm_layer(norm, mid),
             nn.ReLU(inplace=True),
             nn.Conv2d(mid, out_channels, kernel_size=3, padding=padding, bias=False),
-            nn.BatchNorm2d(out_channels),
+            norm_layer(norm, out_channels),
             nn.ReLU(inplace=True),
         )
 
@@ -39,10 +51,10 @@ class DoubleConv(nn.Module):
 
 
 class Down(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, padding: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, padding: int = 1, norm: str = "batch"):
         super().__init__()
         self.maxpool_conv = nn.Sequential(
-            nn.MaxPool2d(2), DoubleConv(in_channels, out_channels, padding=padding)
+            nn.MaxPool2d(2), DoubleConv(in_channels, out_channels, padding=padding, norm=norm)
         )
 
     def forward(self, x):
@@ -52,15 +64,17 @@ class Down(nn.Module):
 class Up(nn.Module):
     """Upsample the deeper map, match the skip (pad it up for 'same', crop the skip for 'valid'), conv(cat)."""
 
-    def __init__(self, in_channels: int, out_channels: int, bilinear: bool, padding: int = 1):
+    def __init__(
+        self, in_channels: int, out_channels: int, bilinear: bool, padding: int = 1, norm: str = "batch"
+    ):
         super().__init__()
         self.valid = padding == 0
         if bilinear:
             self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
-            self.conv = DoubleConv(in_channels, out_channels, in_channels // 2, padding=padding)
+            self.conv = DoubleConv(in_channels, out_channels, in_channels // 2, padding=padding, norm=norm)
         else:
             self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, kernel_size=2, stride=2)
-            self.conv = DoubleConv(in_channels, out_channels, padding=padding)
+            self.conv = DoubleConv(in_channels, out_channels, padding=padding, norm=norm)
 
     def forward(self, x1, x2):
         x1 = self.up(x1)
@@ -117,24 +131,26 @@ class UNet(SegmentationModel):
         depth: int = 4,
         overlap_tile: bool = True,
         pad_to_stride: bool = False,
+        norm: str = "batch",
     ):
         super().__init__(num_classes, in_channels, pad_to_stride=pad_to_stride)
         check_choice("padding", padding, ("same", "valid"))
         check_choice("upsample", upsample, ("transpose", "bilinear"))
+        check_choice("norm", norm, NORMS)
         self.padding, self.depth, self.overlap_tile = padding, depth, bool(overlap_tile)
         self.stride = _stride(padding, depth)
         pad = 1 if padding == "same" else 0
         bilinear = upsample == "bilinear"
         factor = 2 if bilinear else 1
         ch = channel_pyramid(base_channels, depth)
-        self.inc = DoubleConv(in_channels, ch[0], padding=pad)
+        self.inc = DoubleConv(in_channels, ch[0], padding=pad, norm=norm)
         for i in range(1, depth + 1):
             out = ch[i] // factor if i == depth else ch[i]
-            setattr(self, f"down{i}", Down(ch[i - 1], out, padding=pad))
+            setattr(self, f"down{i}", Down(ch[i - 1], out, padding=pad, norm=norm))
         for i in range(1, depth + 1):
             level = depth - i
             out = ch[level] if i == depth else ch[level] // factor
-            setattr(self, f"up{i}", Up(ch[level + 1], out, bilinear, padding=pad))
+            setattr(self, f"up{i}", Up(ch[level + 1], out, bilinear, padding=pad, norm=norm))
         self.outc = OutConv(ch[0], num_classes)
 
     def forward_valid(self, x):

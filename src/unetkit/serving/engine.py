@@ -115,7 +115,8 @@ class ServingEngine:
         settings, with the deploy suffix ``_model`` (the card decides the mask, the protocol the class names);
         an original Supervisely checkpoint (no settings) keeps the original default, full_image with suffix
         ``_model`` (docs/original-behaviour.md, "Deploy protocol")."""
-        from unetkit.inference_config import merge, parse_config
+        from unetkit.config_base import merge
+        from unetkit.inference_config import parse_config
 
         mode = dict(mode_json or {})
         card_settings = self.card.inference

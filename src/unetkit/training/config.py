@@ -120,6 +120,15 @@ class SchedulerOptions(_Strict):
     power: float = Field(0.9, gt=0)
 
 
+class OptimizerOptions(_Strict):
+    """``adam`` (the original's); ``sgd``: SGD with (Nesterov) momentum and weight decay, nnU-Net's defaults."""
+
+    name: Literal["adam", "sgd"] = "adam"
+    momentum: float = Field(0.99, ge=0, lt=1)  # sgd only
+    nesterov: bool = True  # sgd only
+    weight_decay: float = Field(0.0, ge=0)
+
+
 class PatchSampling(_Strict):
     """``resize`` = original (whole image resized to input_size). ``random_crop``: training samples are
     random input_size crops of the full-resolution image (``foreground_prob`` centres a crop on a
@@ -133,6 +142,7 @@ class UnetkitOptions(_Strict):
     model: str = "unet_v2"
     model_options: dict[str, Any] = Field(default_factory=dict)
     loss: LossOptions = Field(default_factory=LossOptions)
+    optimizer: OptimizerOptions = Field(default_factory=OptimizerOptions)
     amp: Literal["auto", "off", "fp16", "bf16"] = "auto"  # auto: bf16 on CPUs with native bf16, AMP on CUDA
     compile: Literal["off", "on", "auto"] = "off"  # torch.compile; auto: when a short probe shows a gain
     seed: int | None = Field(None, ge=0)
@@ -213,7 +223,8 @@ def parse_config(data: Any, *, file: object | None = None, warn: bool = True) ->
         )
     if warn and "momentum" in data:
         warnings.warn(
-            "config field 'momentum' is accepted for compatibility but ignored: the optimiser is Adam",
+            "config field 'momentum' is accepted for compatibility but ignored: the optimiser is Adam, or SGD "
+            "with unetkit.optimizer's own momentum",
             UserWarning,
             stacklevel=2,
         )

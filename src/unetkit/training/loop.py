@@ -163,7 +163,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup helpers
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.model.parameters(), lr=lr)
+        opt = self.cfg.unetkit.optimizer
+        if opt.name == "sgd":
+            return torch.optim.SGD(self.model.parameters(), lr=lr, momentum=opt.momentum,
+                                   nesterov=opt.nesterov and opt.momentum > 0, weight_decay=opt.weight_decay)  # fmt: skip
+        return torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=opt.weight_decay)
 
     def _want_compile(self, batch: int) -> bool:
         """``compile``: on; off; auto = a short forward+backward probe at the training batch shape shows a gain."""
@@ -273,7 +277,7 @@ class Trainer:
             self.log.message(f"Validation in progress (epoch {epoch_flt:.3f})")
         metrics = self.validate()
         if self.policy.step(metrics["loss"]):
-            self.optimizer = self._new_optimizer(self.policy.lr)  # the original re-creates Adam
+            self.optimizer = self._new_optimizer(self.policy.lr)  # the original re-creates its optimiser
             if self.log:
                 self.log.write(
                     {"type": "lr", "epoch": epoch_flt, "iteration": self.global_iter, "lr": self.policy.lr}
