@@ -39,6 +39,7 @@ VARIANTS: dict[str, dict] = {
         "network": {"model": "resunet"}
     },  # residual units in encoder and decoder, same width and depth
     "width32": {"network": {"model_options": {"base_channels": 32}}},
+    "data_worker": {"data_workers": 1},  # decode, crop and augment in a process beside the step
     "fg_prob_0.66": {"foreground_prob": 0.66},
     "no_intensity_aug": {"augment": {"brightness": 0.0, "contrast": 0.0, "gamma": 0.0}},
     "adam_lr_1e-3": {"lr": 0.001},
@@ -109,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     from suite import DATASETS, read_rows, where_it_runs
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default="base,sgd,instance_norm,resunet,width32",
+    ap.add_argument("--variants", default="base,sgd,instance_norm,resunet,width32,data_worker",
                     help=f"comma-separated, of {', '.join(VARIANTS)}")  # fmt: skip
     ap.add_argument("--datasets", default=RULE_DATASETS, help=f"comma-separated, of {', '.join(DATASETS)}")
-    ap.add_argument("--minutes", type=float, default=5.0, help="the budget of every run (default 5)")
+    ap.add_argument("--minutes", type=float, default=4.0, help="the budget of every run (default 4)")
     ap.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data", help="the data root")
     ap.add_argument("--out", type=Path, default=Path("runs/rules"))
     ap.add_argument("--again", action="store_true", help="run rows that rules.jsonl already holds")

@@ -154,6 +154,8 @@ def test_plan_overrides_merge_nested_fields_validate_and_reach_the_training_conf
     assert cfg["optimizer"]["name"] == "sgd" and cfg["scheduler"]["name"] == "poly"
     assert cfg["model_options"]["norm"] == "instance"
     assert plan.overridden(None) is plan
+    assert training_config(plan, 16)["data_workers"] == {"train": 0, "val": 0}
+    assert training_config(plan.overridden({"data_workers": 1}), 16)["data_workers"] == {"train": 1, "val": 0}
     with pytest.raises(ConfigError, match=r"the plan overrides: \$\.optimizer\.name"):
         plan.overridden({"optimizer": {"name": "lion"}})
 

@@ -70,6 +70,7 @@ class Plan(ConfigModel):
     warmup_fraction: float = Field(0.05, ge=0, le=0.5)
     augment: Augment = Field(default_factory=Augment)
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    data_workers: int = Field(0, ge=0)  # training loader processes beside the step (0: in the step's process)
     iterations: int = Field(gt=0)  # per fold, as planned
     fold_iterations: list[int] | None = (
         None  # the steps each fold ran (a finished run writes them; given, they are used)

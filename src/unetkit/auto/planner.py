@@ -124,7 +124,7 @@ def training_config(plan: Plan, n_train: int, iterations: int | None = None) -> 
         "batch_size": {"train": plan.batch_size, "val": plan.batch_size},
         "input_size": {"width": plan.patch, "height": plan.patch},
         "gpu_devices": [0],
-        "data_workers": {"train": 0, "val": 0},
+        "data_workers": {"train": plan.data_workers, "val": 0},
         "special_classes": {"background": plan.background, "neutral": plan.neutral},
         "unetkit": {
             "model": plan.network.model,
