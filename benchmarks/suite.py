@@ -237,9 +237,13 @@ def one_row(name: str, minutes: float, args, cpu: dict) -> dict:
     auto_dice = foreground_dice(test, where / "auto_test", None, where / "auto")
     recipe_config = json.loads((RECIPE / "inference_cpu.json").read_text())
     recipe_dice = foreground_dice(test, where / "recipe_test", recipe_config, r["run"])
+    auto_dice, recipe_dice = (
+        round(auto_dice, 4),
+        round(recipe_dice, 4),
+    )  # the margin is that of the printed values
     return {
-        "dataset": name, "budget_min": minutes, "auto_dice": round(auto_dice, 4),
-        "recipe_dice": round(recipe_dice, 4), "margin": round(auto_dice - recipe_dice, 4),
+        "dataset": name, "budget_min": minutes, "auto_dice": auto_dice,
+        "recipe_dice": recipe_dice, "margin": round(auto_dice - recipe_dice, 4),
         "auto_min": round(a["seconds"] / 60, 2), "recipe_min": round(r["seconds"] / 60, 2),
         "auto_steps": a["steps"], "recipe_steps": r["steps"], "auto_chose": a["chose"],
         "cpu": cpu["cpu"], "isa": cpu["torch_isa"], "caps": cpu["env"], "commit": args.commit,
