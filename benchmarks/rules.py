@@ -55,6 +55,13 @@ def plain_dice(choices) -> float:
     return float(choices.dice)
 
 
+def data_share(run: Path) -> float:
+    """The share of fold 0's training time its steps waited for their batches (the train records' ``data_s``)."""
+    records = [json.loads(x) for x in (run / "folds" / "0" / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in records if r.get("type") == "train" and "data_s" in r][-1]
+    return last["data_s"] / max(last["time"], 1e-9)
+
+
 def one_row(variant: str, name: str, minutes: float, args, cpu: dict) -> dict:
     from suite import prepare
 
@@ -73,6 +80,7 @@ def one_row(variant: str, name: str, minutes: float, args, cpu: dict) -> dict:
     return {
         "variant": variant, "dataset": name, "minutes_budget": minutes, "plain": round(plain_dice(result.choices), 4),
         "chosen": round(float(result.choices.dice), 4), "minutes": round(seconds / 60, 2),
+        "data_share": round(data_share(where), 4),
         "steps": sum(plan.fold_iterations or []) or plan.iterations, "folds": plan.folds, "patch": plan.patch,
         "batch": plan.batch_size, "network": plan.network.model_dump(), "cpu": cpu["cpu"], "isa": cpu["torch_isa"],
         "caps": cpu["env"], "commit": args.commit, "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],

@@ -24,7 +24,7 @@ def test_rules_runs_variants_on_the_training_part_and_tables_their_gains(tmp_pat
     assert set(rows) == {"base", "instance_norm"}
     for variant, row in rows.items():
         assert 0 <= row["plain"] <= 1 and 0 <= row["chosen"] <= 1 and row["chosen"] >= row["plain"] - 1e-9
-        assert row["steps"] > 0 and row["cpu"] and row["commit"]
+        assert row["steps"] > 0 and row["cpu"] and row["commit"] and 0 <= row["data_share"] < 1
         run = out / f"ddti_{variant}_0.5m"
         plan = json.loads((run / "plan.json").read_text())
         assert plan["fingerprint"]["images"] == 6  # the training part only: the 2 test images stay out

@@ -140,6 +140,8 @@ def test_sgd_with_nesterov_momentum_trains_resumes_and_is_recorded(tiny_project,
     assert all("momentum_buffer" in s for s in state["optimizer"]["state"].values())
     lrs = [r["lr"] for r in res.records if r["type"] == "train"]
     assert lrs[0] == pytest.approx(0.01) and lrs[-1] < lrs[0]  # poly decay
+    last = [r for r in res.records if r["type"] == "train"][-1]
+    assert 0 < last["data_s"] < last["time"]  # the time spent waiting for batches, within the training time
     settings = json.loads((res.last_checkpoint / "config.json").read_text())["settings"]
     assert settings["unetkit"]["optimizer"]["name"] == "sgd"
     assert settings["unetkit"]["model_options"]["norm"] == "instance"

@@ -149,6 +149,7 @@ class Trainer:
         self.start_epoch, self.start_batch = 0, 0
         self.nonfinite_streak = 0
         self.images_seen = 0
+        self.data_wait_s = 0.0  # the time the step waited for its batch (decoding, cropping, augmenting)
         self._first_epoch_end: float | None = None
         self.elapsed_before = 0.0
         if self.state is not None:
@@ -200,6 +201,7 @@ class Trainer:
         self.nonfinite_streak = int(s["nonfinite_streak"])
         self.images_seen = int(s["images_seen"])
         self.elapsed_before = float(s["elapsed"])
+        self.data_wait_s = float(s.get("data_wait_s", 0.0))
         self.train_errors.failed = dict(s["corrupted"]["train"])
         self.val_errors.failed = dict(s["corrupted"]["val"])
         rng = s["rng"][self.rank]
@@ -320,7 +322,7 @@ class Trainer:
             "lr_policy": self.policy.state_dict(),
             "checkpoints": self.checkpoints, "nonfinite_streak": self.nonfinite_streak, "seed": self.job.seed,
             "metrics_offset": offset, "rng": rngs, "world": self.world, "images_seen": self.images_seen,
-            "elapsed": self.elapsed_before + time.perf_counter() - t_start,
+            "elapsed": self.elapsed_before + time.perf_counter() - t_start, "data_wait_s": self.data_wait_s,
             "class_title_to_idx": self.indexing.class_title_to_idx,
             "corrupted": {"train": self.train_errors.failed, "val": self.val_errors.failed},
         }  # fmt: skip
@@ -408,7 +410,9 @@ class Trainer:
             epoch += 1
             self.train_sampler.epoch = epoch
             self.train_sampler.start_batch = self.start_batch if epoch == self.start_epoch else 0
+            ready = time.perf_counter()
             for it, batch in enumerate(self.train_loader, start=self.train_sampler.start_batch):
+                self.data_wait_s += time.perf_counter() - ready
                 n, metrics, finite = self._train_step(batch)
                 self.global_iter += 1
                 if self.global_iter == self.iters_per_epoch:
@@ -434,7 +438,8 @@ class Trainer:
                     if self.global_iter % cfg.unetkit.log_every == 0 or it + 1 == ipe:
                         self.log.write({"type": "train", "epoch": epoch_flt, "iteration": self.global_iter,
                                         "lr": self.optimizer.param_groups[0]["lr"], "metrics": values,
-                                        "time": round(self.elapsed_before + time.perf_counter() - t_start, 4)})  # fmt: skip
+                                        "time": round(self.elapsed_before + time.perf_counter() - t_start, 4),
+                                        "data_s": round(self.data_wait_s, 4)})  # fmt: skip
                     self.log.advance(epoch_flt, n * self.world, values["loss"])
                 validated_last = False
                 if self.job.refit is not None and self.global_iter == self.job.refit.at_iteration:
@@ -445,6 +450,7 @@ class Trainer:
                     validated_last = True
                 if self._past_deadline():
                     break
+                ready = time.perf_counter()
             else:
                 continue
             if self.log:
@@ -473,6 +479,9 @@ class Trainer:
                 "epochs": self.epochs,
                 "time": f"{elapsed:.1f} s",
                 "images/s": f"{self.images_seen / elapsed:.1f}" if elapsed > 0 else "-",
+                "waiting for data": f"{self.data_wait_s:.1f} s ({self.data_wait_s / elapsed:.0%})"
+                if elapsed > 0
+                else "-",
                 "best checkpoint": f"{best} (val loss {best_info['val_loss']:.4f}, epoch {best_info['epoch']:.2f})"
                 if best_info
                 else "-",
