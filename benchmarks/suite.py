@@ -12,8 +12,8 @@ For every dataset and budget (minutes), back to back on the same machine:
 2. `auto` on the training project with the budget (`unetkit.auto`, seed 0);
 3. the recipe, unchanged but for the project names: the `examples/chase/patches_cpu.json` DTL graph, then
    `examples/chase/train_cpu.json`, for the **same wall-clock seconds `auto` took** (DTL included). Its length is
-   set the way `auto`'s is: one refit from its measured step time early in its second epoch (`train(refit=...)`,
-   the learning rate held until then), and a deadline;
+   set the way `auto`'s is: a refit from its measured step time early in its second epoch (`train(refit=...)`,
+   the learning rate held until then), a second one halfway, and a deadline;
 4. both models on the test project, `auto`'s with the settings it chose, the recipe's with
    `examples/chase/inference_cpu.json`; Dice pooled over the test pixels per class, neutral pixels left out,
    averaged over the foreground classes.
@@ -173,6 +173,7 @@ def recipe_graph(train: Path, patches: str) -> list[dict]:
 
 def run_recipe(train: Path, out: Path, seconds: float) -> dict:
     """The recipe for ``seconds`` of wall clock (DTL + training), sized by one refit in its second epoch."""
+    from unetkit.auto.run import REFIT_AGAIN
     from unetkit.project import Project
     from unetkit.training import train as train_model
     from unetkit.training.setup import Refit
@@ -190,7 +191,9 @@ def run_recipe(train: Path, out: Path, seconds: float) -> dict:
         2, per_epoch // 10
     )  # early in the second epoch: past the first epoch's one-off costs
     config["unetkit"]["scheduler"]["hold_iters"] = at  # the refit changes nothing already done
-    refit = Refit(at, end, reserve_s=min(30.0, 0.05 * seconds), validations=config["epochs"])
+    refit = Refit(
+        at, end, reserve_s=min(30.0, 0.05 * seconds), validations=config["epochs"], again_at=REFIT_AGAIN
+    )
     result = train_model(patches, config, out / "run", progress=False, refit=refit, deadline=end)
     steps = max((r.get("iteration", 0) for r in result.records), default=0)
     return {"seconds": time.time() - started, "steps": steps, "run": result.run_dir}

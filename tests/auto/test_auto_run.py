@@ -155,24 +155,31 @@ def test_a_plan_reproduces_its_run(run, tmp_path):
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
-def test_each_fold_refits_once_and_the_plan_keeps_the_schedule_it_ran(run):
+def test_each_fold_refits_and_the_plan_keeps_the_schedule_it_ran(run):
     from unetkit.auto.planner import training_config
     from unetkit.training.lr_policy import schedule_factor
 
     _, folder, _, _ = run
     plan = Plan.read(folder / "plan.json")
-    assert len(plan.fold_iterations) == 2
+    assert len(plan.fold_iterations) == 2 and len(plan.fold_stretches) == 2
     for i, steps in enumerate(plan.fold_iterations):
         records = [json.loads(line) for line in open(folder / "folds" / str(i) / "metrics.jsonl")]
         refits = [r for r in records if r["type"] == "refit"]
-        assert len(refits) == 1 and refits[0]["total_iterations"] == steps
+        assert 1 <= len(refits) <= 2 and refits[-1]["total_iterations"] == steps
+        stretch = plan.fold_stretches[i]
+        if len(refits) == 2:  # the second refit, halfway, re-anchored the decay; the plan says where
+            assert list(stretch) == [refits[1]["iteration"], refits[1]["stretch_from"]]
+        else:
+            assert stretch is None
         ran = json.loads((folder / "folds" / str(i) / "train_config.json").read_text())
         # a re-run of this plan trains `steps` steps from the start: its schedule is the one this fold ran
-        per_epoch = steps // refits[0]["epochs"]
+        per_epoch = steps // refits[-1]["epochs"]
         n_train = per_epoch * plan.batch_size
-        again = training_config(plan, n_train, steps)["unetkit"]["scheduler"]
+        again = training_config(plan, n_train, steps, stretch)["unetkit"]["scheduler"]
         assert again["hold_iters"] == ran["unetkit"]["scheduler"]["hold_iters"] == refits[0]["iteration"]
         for r in (r for r in records if r["type"] == "train"):
             factor = schedule_factor("cosine", r["iteration"] - 1, steps, warmup_iters=again["warmup_iters"],
-                                     hold_iters=again["hold_iters"], min_lr_ratio=again["min_lr_ratio"])  # fmt: skip
+                                     hold_iters=again["hold_iters"], min_lr_ratio=again["min_lr_ratio"],
+                                     stretch_at=again.get("stretch_at", 0),
+                                     stretch_from=again.get("stretch_from", 0.0))  # fmt: skip
             assert r["lr"] == pytest.approx(plan.lr * factor)

@@ -1,8 +1,11 @@
-"""Refit: a run sizes the rest of itself from its measured speed, once; the LR decay starts at the refit point."""
+"""Refit: a run sizes the rest of itself from its measured speed (and again halfway, with `again_at`); the LR decay
+starts at the first refit point and is re-anchored, without a jump, at the second."""
 
+import math
 import time
 
 import pytest
+import torch
 
 from conftest import tiny_config
 from unetkit.training import train
@@ -80,3 +83,53 @@ def test_a_refit_in_the_first_epochs_uses_the_step_time_measured_before(
     assert refit["step_s"] == step_s
     # the time between `end` and the refit costs at most one step: at most one epoch fewer
     assert expected - 3 <= refit["total_iterations"] <= expected
+
+
+def test_a_stretch_re_anchors_the_decay_without_a_jump():
+    from unetkit.training.lr_policy import decay_progress
+
+    # halfway from 20 to 100 the decay is at 0.5; re-anchored there, a longer run goes on from 0.5 to 1 at 200
+    assert decay_progress(60, 100, 20) == pytest.approx(0.5)
+    assert decay_progress(60, 200, 20, stretch_at=60, stretch_from=0.5) == pytest.approx(0.5)
+    assert decay_progress(130, 200, 20, stretch_at=60, stretch_from=0.5) == pytest.approx(0.75)
+    assert decay_progress(200, 200, 20, stretch_at=60, stretch_from=0.5) == 1.0
+    # before the stretch point at the pace of the length planned then (100): a re-run replays what ran
+    assert decay_progress(40, 200, 20, stretch_at=60, stretch_from=0.5) == decay_progress(40, 100, 20)
+    before = schedule_factor("cosine", 59, 100, hold_iters=20)
+    after = schedule_factor("cosine", 60, 200, hold_iters=20, stretch_at=60, stretch_from=0.5)
+    assert abs(after - before) < 0.03  # one step's worth of decay, not a jump
+
+
+def test_a_second_refit_resizes_the_run_and_the_lr_follows_without_a_jump(
+    tiny_project, tmp_path, monkeypatch
+):
+    """The first refit sizes the run for 4 s; the second, halfway, finds the end passed and cuts the run to one more
+    epoch; the LR goes on from where the decay was (the refit record says where)."""
+    end = time.time() + 4.0
+    refit = Refit(at_iteration=3, end=end, reserve_s=0, validations=2, step_s=0.05, again_at=0.5)
+    config = tiny_config(epochs=2, val_every=1, unetkit={"scheduler": {"name": "cosine", "hold_iters": 3}})
+    import unetkit.training.loop as loop
+
+    real = loop.Trainer._refit_again
+
+    def late(self, epoch_flt):  # the machine got slower: the end has passed when the second refit comes
+        self.job.refit.end = time.time() - 1
+        real(self, epoch_flt)
+
+    monkeypatch.setattr(loop.Trainer, "_refit_again", late)
+    records = train(tiny_project, config, tmp_path / "run", progress=False, refit=refit).records
+    refits = [r for r in records if r["type"] == "refit"]
+    assert len(refits) == 2 and "stretch_from" not in refits[0]
+    first, second = refits
+    assert second["iteration"] == max(first["iteration"] + 3, first["total_iterations"] // 2)
+    assert second["total_iterations"] == 3 * math.ceil((second["iteration"] + 3) / 3)  # one more epoch
+    lrs = {r["iteration"]: r["lr"] for r in records if r["type"] == "train"}
+    k = second["iteration"]
+    assert max(lrs) == second["total_iterations"]
+    # the step after the second refit decays from where the schedule was, not from a recomputed point
+    expected = schedule_factor("cosine", k, second["total_iterations"], hold_iters=3, stretch_at=k,
+                               stretch_from=second["stretch_from"]) * 0.01  # fmt: skip
+    assert lrs[k + 1] == pytest.approx(expected)
+    assert abs(lrs[k + 1] - lrs[k]) < 0.2 * 0.01
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=False)
+    assert state["stretch"] == [k, second["stretch_from"]]

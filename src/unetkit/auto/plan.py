@@ -75,6 +75,8 @@ class Plan(ConfigModel):
     fold_iterations: list[int] | None = (
         None  # the steps each fold ran (a finished run writes them; given, they are used)
     )
+    # where each fold's second refit re-anchored its decay: (iteration, progress reached), or None (no second refit)
+    fold_stretches: list[tuple[int, float] | None] | None = None
     validations: int = Field(5, ge=1)  # per fold
     folds: int = Field(1, ge=1)
     holdout_fraction: float = Field(0.2, gt=0, lt=1)

@@ -111,8 +111,11 @@ def repeated(names: list[str], batch_size: int) -> list[str]:
     return [n for n in names for _ in range(times)]
 
 
-def training_config(plan: Plan, n_train: int, iterations: int | None = None) -> dict:
-    """The training config of one fold (``iterations``: this fold's steps, default the plan's)."""
+def training_config(
+    plan: Plan, n_train: int, iterations: int | None = None, stretch: tuple[int, float] | None = None
+) -> dict:
+    """The training config of one fold (``iterations``: this fold's steps, default the plan's; ``stretch``: where
+    its second refit re-anchored the decay, so that a re-run follows the schedule the fold ran)."""
     per_epoch = max(1, math.ceil(n_train / plan.batch_size))
     epochs = max(1, math.ceil((iterations or plan.iterations) / per_epoch))
     planned = max(1, math.ceil(plan.iterations / per_epoch)) * per_epoch  # the schedule's start is the plan's
@@ -139,6 +142,7 @@ def training_config(plan: Plan, n_train: int, iterations: int | None = None) -> 
                 "warmup_iters": warmup,
                 "hold_iters": max(warmup, int(REFIT_AT * planned)),  # the refit point (see auto())
                 "min_lr_ratio": 0.01,
+                **({"stretch_at": int(stretch[0]), "stretch_from": float(stretch[1])} if stretch else {}),
             },
             "patch_sampling": {"mode": "random_crop", "foreground_prob": plan.foreground_prob},
             "log_every": max(1, per_epoch),

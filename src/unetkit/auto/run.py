@@ -41,6 +41,7 @@ from unetkit.training.setup import Refit
 
 log = logging.getLogger("unetkit.auto")
 GUARD = 1.05  # training stops at 105 % of its planned time even if the probe was optimistic
+REFIT_AGAIN = 0.5  # each fold refits once more halfway through its refitted length (rule "Budget")
 
 
 @dataclass(repr=False)
@@ -194,6 +195,7 @@ def auto(
     planned = (0.0 if given else t.get("planning", 0.0)) + t.get("train", 0.7 * plan.budget_s)
     train_end = started + planned  # the planned end of training; a guard stops it at GUARD × planned
     fold_ckpts, histories, steps = [], [], list(plan.fold_iterations or [])
+    stretches = list(plan.fold_stretches or [None] * len(steps))
     for i, split in enumerate(splits):
         fold_dir = run / "folds" / str(i)
         if i < len(state.folds):  # finished before a kill: never trained again
@@ -201,6 +203,7 @@ def auto(
             histories.append(read_metrics(fold_dir / "metrics.jsonl"))
             if len(steps) <= i:
                 steps.append(state.folds[i]["steps"])
+                stretches.append(state.folds[i].get("stretch"))
             continue
         state.enter(run, f"fold {i}")
         say(f"fold {i}", f"training fold {i + 1} of {len(splits)}")
@@ -209,26 +212,33 @@ def auto(
         fold_end = started_fold + (train_end - started_fold) / left
         deadline = started_fold + (started + planned * GUARD - started_fold) / left
         fold = {"train": repeated(split["train"], plan.batch_size), "val": split["val"]}
-        fixed = given or len(steps) > i  # a given plan runs its steps; a fresh run refits each fold once
-        config = training_config(plan, len(fold["train"]), steps[i] if len(steps) > i else None)
+        fixed = given or len(steps) > i  # a given plan runs its steps; a fresh run refits each fold
+        config = training_config(
+            plan, len(fold["train"]), *((steps[i], stretches[i]) if len(steps) > i else ())
+        )
         refit = None
         if not fixed:
             at = max(1, config["unetkit"]["scheduler"]["hold_iters"])
             reserve = validation_reserve(plan, len(split["val"]))
-            refit = Refit(at, fold_end, reserve, plan.validations, plan.probe.get("train_step_s"))
+            refit = Refit(
+                at, fold_end, reserve, plan.validations, plan.probe.get("train_step_s"), REFIT_AGAIN
+            )
         again = resume and fold_dir.is_dir() and any(fold_dir.iterdir())
         with on_planned_device(plan.device):
             result = train(project_dir, config, fold_dir, progress=progress, split=fold, deadline=deadline,
                            refit=refit, resume=again)  # fmt: skip
         if len(steps) <= i:
-            refits = [r["total_iterations"] for r in result.records if r.get("type") == "refit"]
+            refits = [r for r in result.records if r.get("type") == "refit"]
             per_epoch = math.ceil(len(fold["train"]) / plan.batch_size)
-            steps.append(refits[-1] if refits else config["epochs"] * per_epoch)
+            steps.append(refits[-1]["total_iterations"] if refits else config["epochs"] * per_epoch)
+            again = [r for r in refits if "stretch_from" in r]
+            stretches.append((again[-1]["iteration"], again[-1]["stretch_from"]) if again else None)
         fold_ckpts.append(result.best_checkpoint)
         histories.append(result.records)
-        state.folds.append({"best": str(result.best_checkpoint.relative_to(run)), "steps": steps[i]})
+        state.folds.append({"best": str(result.best_checkpoint.relative_to(run)), "steps": steps[i],
+                            "stretch": stretches[i]})  # fmt: skip
         state.write(run)
-    plan = plan.model_copy(update={"fold_iterations": steps})
+    plan = plan.model_copy(update={"fold_iterations": steps, "fold_stretches": stretches})
     plan.write(run / "plan.json")  # with the steps each fold ran: the plan reproduces this run
     state.enter(run, "select")
     say("select", "choosing threshold, clean-up and TTA on out-of-fold predictions")

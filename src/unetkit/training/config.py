@@ -118,6 +118,10 @@ class SchedulerOptions(_Strict):
     hold_iters: int = Field(0, ge=0)  # the decay starts here when this is after the warm-up
     min_lr_ratio: float = Field(0.0, ge=0, le=1)
     power: float = Field(0.9, gt=0)
+    stretch_at: int = Field(
+        0, ge=0
+    )  # a second refit: from here the decay goes on from stretch_from to the end
+    stretch_from: float = Field(0.0, ge=0, le=1)
 
 
 class OptimizerOptions(_Strict):

@@ -29,7 +29,7 @@ from unetkit.training.data import (
     tile_refs,
 )
 from unetkit.training.losses import batch_metrics, build_criterion
-from unetkit.training.lr_policy import LRPolicyWithPatience, schedule_factor
+from unetkit.training.lr_policy import LRPolicyWithPatience, decay_progress, schedule_factor
 from unetkit.training.run_dir import STATE_VERSION, RunDir
 from unetkit.training.run_log import RunLog
 from unetkit.training.setup import Job, Prepared, class_weights, creation_options, prepare, setup_determinism
@@ -150,6 +150,10 @@ class Trainer:
         self.nonfinite_streak = 0
         self.images_seen = 0
         self.data_wait_s = 0.0  # the time the step waited for its batch (decoding, cropping, augmenting)
+        sc = cfg.unetkit.scheduler
+        self.stretch = (sc.stretch_at, sc.stretch_from)  # where a second refit re-anchored the decay
+        self._again_iter: int | None = None  # the second refit's iteration (set by the first)
+        self._refit_mark: tuple[float, int] | None = None  # (perf_counter, iteration) of the first refit
         self._first_epoch_end: float | None = None
         self.elapsed_before = 0.0
         if self.state is not None:
@@ -202,6 +206,7 @@ class Trainer:
         self.images_seen = int(s["images_seen"])
         self.elapsed_before = float(s["elapsed"])
         self.data_wait_s = float(s.get("data_wait_s", 0.0))
+        self.stretch = tuple(s.get("stretch", self.stretch))
         self.train_errors.failed = dict(s["corrupted"]["train"])
         self.val_errors.failed = dict(s["corrupted"]["val"])
         rng = s["rng"][self.rank]
@@ -216,7 +221,8 @@ class Trainer:
     def _lr_now(self) -> float:
         sc = self.cfg.unetkit.scheduler
         factor = schedule_factor(sc.name, self.global_iter, self.total_iters, warmup_iters=sc.warmup_iters,
-                                 min_lr_ratio=sc.min_lr_ratio, power=sc.power, hold_iters=sc.hold_iters)  # fmt: skip
+                                 min_lr_ratio=sc.min_lr_ratio, power=sc.power, hold_iters=sc.hold_iters,
+                                 stretch_at=self.stretch[0], stretch_from=self.stretch[1])  # fmt: skip
         return self.policy.lr * factor
 
     # ------------------------------------------------------------------ steps
@@ -323,6 +329,7 @@ class Trainer:
             "checkpoints": self.checkpoints, "nonfinite_streak": self.nonfinite_streak, "seed": self.job.seed,
             "metrics_offset": offset, "rng": rngs, "world": self.world, "images_seen": self.images_seen,
             "elapsed": self.elapsed_before + time.perf_counter() - t_start, "data_wait_s": self.data_wait_s,
+            "stretch": list(self.stretch),
             "class_title_to_idx": self.indexing.class_title_to_idx,
             "corrupted": {"train": self.train_errors.failed, "val": self.val_errors.failed},
         }  # fmt: skip
@@ -358,15 +365,39 @@ class Trainer:
             step_s = r.step_s
         else:
             step_s = (now - t_start) / self.global_iter
-        left = r.end - time.time() - r.reserve_s
+        self._resize(step_s, r.reserve_s, epoch_flt)
+        self._refit_mark = (now, self.global_iter)
+        if r.again_at is not None:
+            again = max(self.global_iter + ipe, int(r.again_at * self.total_iters))
+            self._again_iter = again if again < self.total_iters - ipe else None
+
+    def _refit_again(self, epoch_flt: float) -> None:
+        """The second refit: the speed since the first sizes the rest; the decay goes on from where it is."""
+        mark_t, mark_iter = self._refit_mark
+        step_s = (time.perf_counter() - mark_t) / max(1, self.global_iter - mark_iter)
+        sc = self.cfg.unetkit.scheduler
+        start = max(sc.warmup_iters, sc.hold_iters)
+        reached = decay_progress(self.global_iter, self.total_iters, start, *self.stretch)
+        left_share = 1.0 - self.global_iter / max(1, self.total_iters)  # of the validations still to come
+        self.stretch = (self.global_iter, reached)
+        self._resize(step_s, self.job.refit.reserve_s * left_share, epoch_flt, stretch_from=reached)
+
+    def _resize(
+        self, step_s: float, reserve_s: float, epoch_flt: float, stretch_from: float | None = None
+    ) -> None:
+        r, ipe = self.job.refit, self.iters_per_epoch
+        left = r.end - time.time() - reserve_s
         total = self.global_iter + max(ipe, int(left / max(step_s, 1e-9)))
         self.epochs = max(1, math.ceil(total / ipe))
         self.total_iters = self.epochs * ipe
         self.planner = ValidationSchedule(self.epochs, max(self.epochs / r.validations, 1 / ipe))
         self.planner.performed = self.planner.required(epoch_flt - 1 / ipe)  # those due before this step
         if self.log:
-            self.log.write({"type": "refit", "iteration": self.global_iter, "step_s": round(step_s, 5),
-                            "total_iterations": self.total_iters, "epochs": self.epochs})  # fmt: skip
+            record = {"type": "refit", "iteration": self.global_iter, "step_s": round(step_s, 5),
+                      "total_iterations": self.total_iters, "epochs": self.epochs}  # fmt: skip
+            if stretch_from is not None:
+                record["stretch_from"] = stretch_from
+            self.log.write(record)
             self.log.set_total(self.total_iters)
             self.log.message(
                 f"refit at iteration {self.global_iter}: {step_s * 1e3:.1f} ms per step, "
@@ -444,6 +475,8 @@ class Trainer:
                 validated_last = False
                 if self.job.refit is not None and self.global_iter == self.job.refit.at_iteration:
                     self._refit(epoch_flt, t_start)
+                elif self.global_iter == self._again_iter:
+                    self._refit_again(epoch_flt)
                 if self.planner.need_validation(epoch_flt):
                     self.planner.validation_performed()
                     self._validate_and_checkpoint(epoch, it + 1, epoch_flt, t_start)

@@ -36,6 +36,22 @@ class LRPolicyWithPatience:
         self.last_reset_idx = int(state["last_reset_idx"])
 
 
+def decay_progress(
+    iteration: int, total_iters: int, start: int, stretch_at: int = 0, stretch_from: float = 0.0
+) -> float:
+    """How far the decay has gone at ``iteration`` (0 at ``start``, 1 at ``total_iters``). A stretch re-anchors it:
+    it reached ``stretch_from`` at ``stretch_at`` (at the pace of the length planned before) and goes on from there
+    to 1 at the new ``total_iters``, so a run whose length changes midway keeps a continuous LR, and a re-run of
+    its final length follows the schedule it ran, before the stretch point as after."""
+    if stretch_at > start and iteration < stretch_at:
+        t = stretch_from * (iteration - start) / (stretch_at - start)
+    elif stretch_at > start:
+        t = stretch_from + (1.0 - stretch_from) * (iteration - stretch_at) / max(1, total_iters - stretch_at)
+    else:
+        t = (iteration - start) / max(1, total_iters - start)
+    return min(1.0, max(0.0, t))
+
+
 def schedule_factor(
     name: str,
     iteration: int,
@@ -45,16 +61,18 @@ def schedule_factor(
     min_lr_ratio: float = 0.0,
     power: float = 0.9,
     hold_iters: int = 0,
+    stretch_at: int = 0,
+    stretch_from: float = 0.0,
 ) -> float:
     """Multiplier of the base LR at 0-based ``iteration`` (``none`` → 1, apart from the linear warm-up); the
-    decay starts after the warm-up, or at ``hold_iters`` when that is later (the full LR is held until then)."""
+    decay starts after the warm-up, or at ``hold_iters`` when that is later (the full LR is held until then);
+    ``stretch_at`` / ``stretch_from``: see :func:`decay_progress`."""
     if warmup_iters and iteration < warmup_iters:
         return (iteration + 1) / warmup_iters
     start = max(warmup_iters, hold_iters)
     if name == "none" or iteration < start:
         return 1.0
-    span = max(1, total_iters - start)
-    t = min(1.0, max(0.0, (iteration - start) / span))
+    t = decay_progress(iteration, total_iters, start, stretch_at, stretch_from)
     if name == "cosine":
         decay = 0.5 * (1.0 + math.cos(math.pi * t))
     elif name == "poly":

@@ -41,7 +41,7 @@ class Job:
 
 @dataclass(frozen=True)
 class Refit:
-    """Once, after ``at_iteration`` steps of a one-process run: set the number of steps (whole epochs) from the
+    """After ``at_iteration`` steps of a one-process run (and again at ``again_at``, when given): set the number of steps (whole epochs) from the
     measured step time so that training ends at ``end`` (a ``time.time()`` value), keeping ``reserve_s`` for the
     remaining validations and checkpoints, and spread ``validations`` evenly over the new length.
 
@@ -54,6 +54,9 @@ class Refit:
     reserve_s: float
     validations: int
     step_s: float | None = None
+    # refit once more at this share of the refitted length, from the speed measured since the first refit, the
+    # decay re-anchored there (no LR jump): a load that changes after the first refit still ends on time
+    again_at: float | None = None
 
 
 @dataclass
