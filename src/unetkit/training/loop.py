@@ -153,7 +153,11 @@ class Trainer:
         sc = cfg.unetkit.scheduler
         self.stretch = (sc.stretch_at, sc.stretch_from)  # where a second refit re-anchored the decay
         self._again_iter: int | None = None  # the second refit's iteration (set by the first)
-        self._refit_mark: tuple[float, int] | None = None  # (perf_counter, iteration) of the first refit
+        self._refit_mark: tuple[float, int, float] | None = None  # perf_counter, iteration, validation_s
+        self.validation_s = (
+            0.0  # the time spent validating and checkpointing (left out of a refit's step time)
+        )
+        self._validation_s_at_first_epoch_end = 0.0
         self._first_epoch_end: float | None = None
         self.elapsed_before = 0.0
         if self.state is not None:
@@ -281,6 +285,15 @@ class Trainer:
     def _validate_and_checkpoint(
         self, epoch: int, batches_done: int, epoch_flt: float, t_start: float
     ) -> None:
+        started = time.perf_counter()
+        try:
+            self._validate_and_checkpoint_now(epoch, batches_done, epoch_flt, t_start)
+        finally:
+            self.validation_s += time.perf_counter() - started  # a refit times the steps without it
+
+    def _validate_and_checkpoint_now(
+        self, epoch: int, batches_done: int, epoch_flt: float, t_start: float
+    ) -> None:
         if self.log:
             self.log.message(f"Validation in progress (epoch {epoch_flt:.3f})")
         metrics = self.validate()
@@ -360,21 +373,23 @@ class Trainer:
             return
         now = time.perf_counter()
         if self.global_iter >= 2 * ipe and self._first_epoch_end is not None:
-            step_s = (now - self._first_epoch_end) / (self.global_iter - ipe)
+            validating = self.validation_s - self._validation_s_at_first_epoch_end
+            step_s = (now - self._first_epoch_end - validating) / (self.global_iter - ipe)
         elif r.step_s is not None:  # still in the first epochs: their time holds one-off costs
             step_s = r.step_s
         else:
             step_s = (now - t_start) / self.global_iter
         self._resize(step_s, r.reserve_s, epoch_flt)
-        self._refit_mark = (now, self.global_iter)
+        self._refit_mark = (now, self.global_iter, self.validation_s)
         if r.again_at is not None:
             again = max(self.global_iter + ipe, int(r.again_at * self.total_iters))
             self._again_iter = again if again < self.total_iters - ipe else None
 
     def _refit_again(self, epoch_flt: float) -> None:
         """The second refit: the speed since the first sizes the rest; the decay goes on from where it is."""
-        mark_t, mark_iter = self._refit_mark
-        step_s = (time.perf_counter() - mark_t) / max(1, self.global_iter - mark_iter)
+        mark_t, mark_iter, mark_val = self._refit_mark
+        validating = self.validation_s - mark_val  # the validations' own time is in the reserve
+        step_s = (time.perf_counter() - mark_t - validating) / max(1, self.global_iter - mark_iter)
         sc = self.cfg.unetkit.scheduler
         start = max(sc.warmup_iters, sc.hold_iters)
         reached = decay_progress(self.global_iter, self.total_iters, start, *self.stretch)
@@ -448,6 +463,7 @@ class Trainer:
                 self.global_iter += 1
                 if self.global_iter == self.iters_per_epoch:
                     self._first_epoch_end = time.perf_counter()
+                    self._validation_s_at_first_epoch_end = self.validation_s
                 self.images_seen += n * self.world
                 epoch_flt = epoch + (it + 1) / ipe
                 values = {k: v.item() for k, v in metrics.items()}
