@@ -230,10 +230,19 @@ def test_tutorial_walk_by_clicking(studio, page, tmp_path):
     dice = column(page, "dice")
     assert dice == sorted(dice) and dice[-1] > 0
     shoot(page, tmp_path, "07-evaluation")
-    page.click(by("threshold"))  # the slider (probabilities were saved): 0.5 → 0.6 with the keyboard
+    # the slider (probabilities were saved): a click (the value under the pointer, about 0.5) and two steps up
+    # with the keyboard; the metrics follow to the value the slider shows
+    page.click(by("threshold"))
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    page.wait_for_selector(f"{by('threshold-value')} >> text=threshold 0.6")
+    page.wait_for_function(
+        """() => {
+            const v = parseFloat(document.querySelector('[data-testid="threshold"]').getAttribute('aria-valuenow'));
+            const t = document.querySelector('[data-testid="threshold-value"]').innerText;
+            return v > 0.5 && t === `metrics at threshold ${v}`;
+        }""",
+        timeout=20_000,
+    )
     rows.first.click()
     assert loaded(page, by("errors-overlay"))
     for side in ("side-ground-truth", "side-prediction"):  # the prediction beside the ground truth
