@@ -39,6 +39,8 @@ VARIANTS: dict[str, dict] = {
         "network": {"model": "resunet"}
     },  # residual units in encoder and decoder, same width and depth
     "width32": {"network": {"model_options": {"base_channels": 32}}},
+    # nnU-Net's deep supervision: 1×1 heads on the decoder levels, losses weighted 1, ½, ¼ …
+    "deep_supervision": {"network": {"model_options": {"deep_supervision": True}}},
     "data_worker": {"data_workers": 1},  # decode, crop and augment in a process beside the step
     "fg_prob_0.66": {"foreground_prob": 0.66},
     "no_intensity_aug": {"augment": {"brightness": 0.0, "contrast": 0.0, "gamma": 0.0}},

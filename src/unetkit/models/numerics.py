@@ -143,11 +143,20 @@ def cpu_bf16_pays() -> bool:
 
 
 def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The ``model name`` of ``/proc/cpuinfo`` (else what :mod:`platform` knows)."""
+    """The ``model name`` of ``/proc/cpuinfo`` with its ``cpu family`` and ``model`` numbers (a name such as "AMD
+    EPYC" is the same for Zen 4 and Zen 5), else what :mod:`platform` knows."""
     try:
+        fields: dict[str, str] = {}
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name") and ":" in line:
-                return line.split(":", 1)[1].strip()
+            key, sep, value = line.partition(":")
+            if not sep:
+                if fields:
+                    break  # the end of the first processor's block
+                continue
+            fields.setdefault(key.strip(), value.strip())
+        if "model name" in fields:
+            numbers = [f"{k} {fields[k]}" for k in ("cpu family", "model") if k in fields]
+            return fields["model name"] + (f" ({', '.join(numbers)})" if numbers else "")
     except OSError:
         pass
     return platform.processor() or platform.machine()

@@ -4,6 +4,11 @@
 counts, so its checkpoints load. ``padding="valid"`` is the paper's unpadded network that crops the skips
 (572 → 388); by default it mirrors the input border (the paper's overlap-tile strategy) so the logits have the
 input size; ``overlap_tile=False`` returns the raw valid output instead.
+
+``deep_supervision=True`` (nnU-Net's) adds a 1×1 head to every decoder level but the deepest: in train mode the
+network returns ``(main, 1/2, 1/4, …)`` logits, the lower ones upsampled to the input size, and
+:meth:`UNet.output_weights` weighs their losses 1, ½, ¼, … (normalised to sum 1); in eval mode (inference,
+validation, ONNX) it returns the main logits alone, so the heads cost nothing there.
 """
 
 from __future__ import annotations
@@ -118,7 +123,7 @@ def _stride(padding: str = "same", depth: int = 4, **_) -> int:
 class UNet(SegmentationModel):
     """U-Net; the default (same, transpose, 64, 4) has milesial's 31,037,698 params for 2 classes."""
 
-    head_names = ("outc.conv.",)
+    head_names = ("outc.conv.", "aux_heads.")
 
     def __init__(
         self,
@@ -132,9 +137,14 @@ class UNet(SegmentationModel):
         overlap_tile: bool = True,
         pad_to_stride: bool = False,
         norm: str = "batch",
+        deep_supervision: bool = False,
     ):
         super().__init__(num_classes, in_channels, pad_to_stride=pad_to_stride)
         check_choice("padding", padding, ("same", "valid"))
+        if not isinstance(deep_supervision, bool):
+            raise ConfigError(f"option deep_supervision={deep_supervision!r} must be true or false")
+        if deep_supervision and padding != "same":
+            raise ConfigError('option deep_supervision=true needs padding="same"')
         check_choice("upsample", upsample, ("transpose", "bilinear"))
         check_choice("norm", norm, NORMS)
         self.padding, self.depth, self.overlap_tile = padding, depth, bool(overlap_tile)
@@ -152,6 +162,15 @@ class UNet(SegmentationModel):
             out = ch[level] if i == depth else ch[level] // factor
             setattr(self, f"up{i}", Up(ch[level + 1], out, bilinear, padding=pad, norm=norm))
         self.outc = OutConv(ch[0], num_classes)
+        # deep supervision: a head on the output of up{depth-1} (1/2 resolution) … up1 (1/2^(depth-1))
+        levels = range(1, depth) if deep_supervision else ()
+        self.aux_heads = nn.ModuleList(OutConv(ch[level] // factor, num_classes) for level in levels)
+        self.deep_supervision = bool(deep_supervision)
+
+    def output_weights(self, n: int) -> list[float]:
+        """nnU-Net's deep-supervision loss weights for ``n`` outputs: 1, ½, ¼, … normalised to sum 1."""
+        weights = [0.5**i for i in range(n)]
+        return [w / sum(weights) for w in weights]
 
     def forward_valid(self, x):
         """The raw network: for 'valid' padding the output is smaller than ``x`` (572 → 388 at depth 4)."""
@@ -159,9 +178,20 @@ class UNet(SegmentationModel):
         for i in range(1, self.depth + 1):
             skips.append(getattr(self, f"down{i}")(skips[-1]))
         y = skips.pop()
+        decoded = []
         for i in range(1, self.depth + 1):
             y = getattr(self, f"up{i}")(y, skips.pop())
-        return self.outc(y)
+            decoded.append(y)
+        main = self.outc(y)
+        if not (self.deep_supervision and self.training):
+            return main
+        size = main.shape[-2:]
+        # aux_heads[k] reads the decoder level 2^(k+1) coarser than the output: decoded[-2 - k]
+        aux = [
+            F.interpolate(head(decoded[-2 - k]), size=size, mode="bilinear", align_corners=False)
+            for k, head in enumerate(self.aux_heads)
+        ]
+        return (main, *aux)
 
     def forward_features(self, x):
         if self.padding == "same":

@@ -234,7 +234,10 @@ class Trainer:
         with self.numerics.autocast():
             out = net(self.numerics.prepare_input(x))
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        loss = sum(self.criterion(o.float(), y) for o in outs)  # deep supervision: equal weights (U²-Net)
+        # deep supervision: the model's weights (U-Net: nnU-Net's 1, ½, ¼ …), else equal ones (U²-Net)
+        weighs = getattr(self.model, "output_weights", None)
+        weights = weighs(len(outs)) if weighs is not None else [1.0] * len(outs)
+        loss = sum(w * self.criterion(o.float(), y) for w, o in zip(weights, outs))
         return loss, outs[0]
 
     def _train_step(self, batch: dict) -> tuple[torch.Tensor, dict, bool]:
