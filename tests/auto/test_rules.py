@@ -280,3 +280,38 @@ def test_the_probe_measures_step_memory():
     small, large = (probe("unet", {"base_channels": 8, "depth": 2}, 3, 2, 64, b, torch.device("cpu"), steps=1)
                     for b in (2, 16))  # fmt: skip
     assert 0 < small.step_bytes < large.step_bytes and large.available_bytes > 0
+
+
+def _benchmark_variants() -> dict:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import rules
+
+    return rules.VARIANTS
+
+
+@pytest.mark.parametrize("variant", sorted(_benchmark_variants()))
+def test_every_measured_rule_variant_is_a_valid_plan_whose_network_builds_and_trains_a_step(variant):
+    """Each variant of benchmarks/rules.py: the overrides validate, reach the training config, and the
+    network they describe builds and takes a training step (its outputs weighed as the trainer weighs them)."""
+    import torch
+
+    from unetkit.models.registry import create_model
+
+    overrides = _benchmark_variants()[variant]
+    plan = plan_of(fp()).overridden(overrides)
+    cfg = training_config(plan, n_train=16)
+    unetkit = cfg["unetkit"]
+    for key, value in (overrides.get("network") or {}).get("model_options", {}).items():
+        assert unetkit["model_options"][key] == value
+    if "foreground_prob" in overrides:
+        assert unetkit["patch_sampling"]["foreground_prob"] == overrides["foreground_prob"]
+    net = create_model(unetkit["model"], 2, **unetkit["model_options"]).train()
+    out = net(torch.randn(2, 3, 64, 64))
+    outs = out if isinstance(out, tuple) else (out,)
+    weights = net.output_weights(len(outs)) if hasattr(net, "output_weights") else [1.0] * len(outs)
+    loss = sum(w * o.float().mean() for w, o in zip(weights, outs))
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)  # every head gets a gradient
