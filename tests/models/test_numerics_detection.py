@@ -202,3 +202,14 @@ def test_the_inductor_cache_is_kept_per_capability(monkeypatch):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/chosen/by/the/user")
     numerics.isolate_inductor_cache()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/chosen/by/the/user"  # a user's choice is kept
+
+
+def test_the_cpu_name_carries_its_family_and_model_numbers(tmp_path):
+    """ "AMD EPYC" is the model name of Zen 4 and Zen 5 guests alike: the numbers tell them apart."""
+    block = "processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: {family}\nmodel\t\t: {model}\nmodel name\t: AMD EPYC\n"
+    info = tmp_path / "cpuinfo"
+    info.write_text(block.format(n=0, family=26, model=2) + "\n" + block.format(n=1, family=25, model=17))
+    assert numerics.cpu_model_name(info) == "AMD EPYC (cpu family 26, model 2)"  # the first processor's block
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\n")
+    assert numerics.cpu_model_name(info) == "Some CPU"
+    assert numerics.cpu_model_name(tmp_path / "missing") == (platform.processor() or platform.machine())
