@@ -123,7 +123,7 @@ def _stride(padding: str = "same", depth: int = 4, **_) -> int:
 class UNet(SegmentationModel):
     """U-Net; the default (same, transpose, 64, 4) has milesial's 31,037,698 params for 2 classes."""
 
-    head_names = ("outc.conv.", "aux_heads.")
+    head_names = ("outc.conv.",)
 
     def __init__(
         self,
@@ -166,6 +166,8 @@ class UNet(SegmentationModel):
         levels = range(1, depth) if deep_supervision else ()
         self.aux_heads = nn.ModuleList(OutConv(ch[level] // factor, num_classes) for level in levels)
         self.deep_supervision = bool(deep_supervision)
+        if deep_supervision:  # the aux heads depend on num_classes too: transfer learning re-initialises them
+            self.head_names = ("outc.conv.", "aux_heads.")
 
     def output_weights(self, n: int) -> list[float]:
         """nnU-Net's deep-supervision loss weights for ``n`` outputs: 1, ½, ¼, … normalised to sum 1."""
