@@ -12,7 +12,9 @@ over its held-out images (out of fold), averaged over the foreground classes, be
 A variant is kept as a rule only when it helps across the suite, not on one dataset: the table prints, per
 variant, each dataset's gain over ``base``, the mean gain and on how many datasets it gained. Rows go to
 ``OUT/rules.jsonl`` (with the commit, CPU, ISA and load); a row already there for the same variant, dataset,
-minutes, commit and CPU is reused (``--again`` runs it anyway).
+minutes, seed, commit and CPU is reused (``--again`` runs it anyway). ``--seed`` changes `auto`'s seed: a
+second seed draws another held-out fifth and other training streams, so base and variant are compared again on
+other validation images.
 """
 
 from __future__ import annotations
@@ -70,17 +72,17 @@ def one_row(variant: str, name: str, minutes: float, args, cpu: dict) -> dict:
     from unetkit.auto.run import auto
 
     train, _test = prepare(name, args.root, args.out / "data")  # the test half is never opened here
-    where = args.out / f"{name}_{variant}_{minutes:g}m"
+    where = args.out / (f"{name}_{variant}_{minutes:g}m" + (f"_seed{args.seed}" if args.seed else ""))
     if where.exists():
         shutil.rmtree(where)
     load_before = os.getloadavg()[0]
     started = time.time()
-    result = auto(train, where, budget=f"{minutes * 60:.0f}s", seed=0, progress=False,
+    result = auto(train, where, budget=f"{minutes * 60:.0f}s", seed=args.seed, progress=False,
                   overrides=VARIANTS[variant])  # fmt: skip
     seconds = time.time() - started
     plan = result.plan
     return {
-        "variant": variant, "dataset": name, "minutes_budget": minutes, "plain": round(plain_dice(result.choices), 4),
+        "variant": variant, "dataset": name, "minutes_budget": minutes, "seed": args.seed, "plain": round(plain_dice(result.choices), 4),
         "chosen": round(float(result.choices.dice), 4), "minutes": round(seconds / 60, 2),
         "data_share": round(data_share(where), 4),
         "steps": sum(plan.fold_iterations or []) or plan.iterations, "folds": plan.folds, "patch": plan.patch,
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=4.0, help="the budget of every run (default 4)")
     ap.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data", help="the data root")
     ap.add_argument("--out", type=Path, default=Path("runs/rules"))
+    ap.add_argument("--seed", type=int, default=0,
+                    help="auto's seed: its held-out fifth, folds and training streams (default 0)")  # fmt: skip
     ap.add_argument("--again", action="store_true", help="run rows that rules.jsonl already holds")
     args = ap.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -141,11 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for variant in variants:
         for name in names:
-            key = (variant, name, args.minutes, args.commit, cpu["cpu"])
+            key = (variant, name, args.minutes, args.seed, args.commit, cpu["cpu"])
             same = [
                 d
                 for d in done
-                if (d["variant"], d["dataset"], d["minutes_budget"], d["commit"], d["cpu"]) == key
+                if (d["variant"], d["dataset"], d["minutes_budget"], d.get("seed", 0), d["commit"], d["cpu"])
+                == key
             ]
             if same and not args.again:
                 rows.append(same[-1])

@@ -37,6 +37,11 @@ def test_rules_runs_variants_on_the_training_part_and_tables_their_gains(tmp_pat
     assert "instance_norm" in printed and f"({gain:+.3f})" in printed and "mean gain" in printed
     assert rules.main(argv) == 0  # the same commit and CPU: both rows reused
     assert len((out / "rules.jsonl").read_text().splitlines()) == 2
+    # a second seed is a new row, in its own folder, with auto's seed (another held-out fifth)
+    assert rules.main([*argv[:1], "base", *argv[2:], "--seed", "1"]) == 0
+    rows = [json.loads(x) for x in (out / "rules.jsonl").read_text().splitlines()]
+    assert [r["seed"] for r in rows] == [0, 0, 1] and rows[2]["variant"] == "base"
+    assert json.loads((out / "ddti_base_0.5m_seed1" / "plan.json").read_text())["seed"] == 1
 
 
 def test_the_gain_table_counts_the_datasets_a_variant_gained_on():
