@@ -61,7 +61,8 @@ def test_patch_side_is_a_multiple_of_the_training_configs_16_whatever_the_stride
 )
 def test_network(patch, device, depth, width):
     net = network_for(patch, device)
-    assert net.model == "unet" and net.model_options == {"base_channels": width, "depth": depth}
+    assert net.model == "unet"
+    assert net.model_options == {"base_channels": width, "depth": depth, "deep_supervision": True}
 
 
 @pytest.mark.parametrize(
@@ -158,6 +159,11 @@ def test_plan_overrides_merge_nested_fields_validate_and_reach_the_training_conf
     assert training_config(plan.overridden({"data_workers": 1}), 16)["data_workers"] == {"train": 1, "val": 0}
     with pytest.raises(ConfigError, match=r"the plan overrides: \$\.optimizer\.name"):
         plan.overridden({"optimizer": {"name": "lion"}})
+    # None takes a key out: the default's deep-supervision option off a model that has none
+    res = plan.overridden({"network": {"model": "resunet", "model_options": {"deep_supervision": None}}})
+    assert res.network.model == "resunet" and "deep_supervision" not in res.network.model_options
+    assert plan.network.model_options["deep_supervision"] is True
+    assert plan.overridden({"lr": None}).lr == 0.002  # a field taken out falls back to its default
 
 
 def test_budget_parsing():
@@ -305,7 +311,10 @@ def test_every_measured_rule_variant_is_a_valid_plan_whose_network_builds_and_tr
     cfg = training_config(plan, n_train=16)
     unetkit = cfg["unetkit"]
     for key, value in (overrides.get("network") or {}).get("model_options", {}).items():
-        assert unetkit["model_options"][key] == value
+        if value is None:
+            assert key not in unetkit["model_options"]  # None takes an option out
+        else:
+            assert unetkit["model_options"][key] == value
     if "foreground_prob" in overrides:
         assert unetkit["patch_sampling"]["foreground_prob"] == overrides["foreground_prob"]
     net = create_model(unetkit["model"], 2, **unetkit["model_options"]).train()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from unetkit import atomic
-from unetkit.config_base import ConfigModel, merge, read_json, validate_config
+from unetkit.config_base import ConfigModel, read_json, validate_config
 from unetkit.training.config import INPUT_SIZE_MULTIPLE, OptimizerOptions
 
 FORMAT_VERSION = 1
@@ -93,20 +93,26 @@ class Plan(ConfigModel):
         return validate_config(cls, read_json(path, what="plan"), file=path)
 
     def overridden(self, overrides: dict | None) -> Plan:
-        """This plan with ``overrides`` (a nested dict of plan fields, e.g. ``{"optimizer": {"name": "sgd"}}``)
-        merged in and validated: a rule experiment that still sizes itself to the budget."""
+        """This plan with ``overrides`` (a nested dict of plan fields, e.g. ``{"optimizer": {"name": "sgd"}}``;
+        ``None`` removes a key: :func:`merge_overrides`) merged in and validated: a rule experiment that still
+        sizes itself to the budget."""
         if not overrides:
             return self
-        merged = merge(self.model_dump(mode="json"), overrides)
+        merged = merge_overrides(self.model_dump(mode="json"), overrides)
         return validate_config(type(self), merged, file="the plan overrides")
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_overrides(base: dict, over: dict) -> dict:
+    """``over`` merged into ``base`` key by key (new dicts); a ``None`` value removes the key, so a field falls back
+    to its default and an option can be taken out (``{"network": {"model_options": {"deep_supervision": None}}}``)."""
     out = dict(base)
     for key, value in over.items():
-        out[key] = (
-            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        )
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = value
     return out
 
 
@@ -134,10 +140,11 @@ def patch_side(fingerprint: dict, device: str, depth_stride: int) -> int:
 
 def network_for(patch: int, device: str) -> Network:
     """Rule "Network": a U-Net as deep as the patch allows (≥ 8 px at the bottom, at most 5 levels), 16 base
-    channels on a CPU and 32 on a GPU."""
+    channels on a CPU and 32 on a GPU, with deep supervision (nnU-Net's heads on the decoder levels)."""
     depth = max(2, min(5, int(math.log2(max(patch, 16) / 8))))
+    width = 16 if device == "cpu" else 32
     return Network(
-        model="unet", model_options={"base_channels": 16 if device == "cpu" else 32, "depth": depth}
+        model="unet", model_options={"base_channels": width, "depth": depth, "deep_supervision": True}
     )
 
 
