@@ -47,6 +47,8 @@ VARIANTS: dict[str, dict] = {
     "no_deep_supervision": {"network": {"model_options": {"deep_supervision": False}}},
     "data_worker": {"data_workers": 1},  # decode, crop and augment in a process beside the step
     "fg_prob_0.66": {"foreground_prob": 0.66},
+    # rare and thin classes weigh more in the loss: sqrt(background share ÷ class share), 1 to 10
+    "class_weights": {"class_weighting": "inverse_sqrt_frequency"},
     "no_intensity_aug": {"augment": {"brightness": 0.0, "contrast": 0.0, "gamma": 0.0}},
     "adam_lr_1e-3": {"lr": 0.001},
 }

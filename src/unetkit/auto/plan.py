@@ -64,6 +64,8 @@ class Plan(ConfigModel):
     batch_size: int = Field(gt=0)
     foreground_prob: float = Field(0.33, ge=0, le=1)
     loss: str = "ce_vnet_dice"
+    # "inverse_sqrt_frequency": each foreground class's loss weight sqrt(background ÷ class pixels), 1 to 10
+    class_weighting: Literal["none", "inverse_sqrt_frequency"] = "none"
     optimizer: OptimizerOptions = Field(default_factory=OptimizerOptions)
     lr: float = Field(0.002, gt=0)
     schedule: Literal["cosine", "poly"] = "cosine"  # the decay after the refit point
@@ -146,6 +148,24 @@ def network_for(patch: int, device: str) -> Network:
     return Network(
         model="unet", model_options={"base_channels": width, "depth": depth, "deep_supervision": True}
     )
+
+
+MAX_CLASS_WEIGHT = 10.0
+
+
+def class_weights_for(fingerprint: dict, weighting: str) -> dict[str, float] | None:
+    """Rule candidate "Loss weighting": with ``inverse_sqrt_frequency``, each foreground class weighs
+    sqrt(background pixel share ÷ its pixel share) in the loss (between 1 and ``MAX_CLASS_WEIGHT``; the background
+    and classes never seen keep 1), so rare and thin classes count for more; ``none``: no weights."""
+    if weighting == "none":
+        return None
+    shares = {t: c.get("pixel_fraction", 0.0) for t, c in fingerprint.get("classes", {}).items()}
+    background = 1.0 - fingerprint.get("neutral_fraction", 0.0) - sum(shares.values())
+    reference = background if background > 0 else max(shares.values(), default=0.0)
+    return {
+        t: round(min(MAX_CLASS_WEIGHT, max(1.0, math.sqrt(reference / f))), 3) if f > 0 else 1.0
+        for t, f in shares.items()
+    }
 
 
 def holdout_images(images: int, fraction: float = 0.2) -> int:

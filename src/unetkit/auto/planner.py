@@ -13,7 +13,16 @@ import torch
 
 from unetkit.auto.fingerprint import fingerprint
 from unetkit.auto.folds import make_folds
-from unetkit.auto.plan import Plan, batch_for, make_plan, memory_batch, network_for, patch_side, start_patch
+from unetkit.auto.plan import (
+    Plan,
+    batch_for,
+    class_weights_for,
+    make_plan,
+    memory_batch,
+    network_for,
+    patch_side,
+    start_patch,
+)
 from unetkit.auto.probe import probe, probe_training
 from unetkit.auto.select import Choices, cleanup_rules
 from unetkit.errors import ConfigError
@@ -132,7 +141,7 @@ def training_config(
         "unetkit": {
             "model": plan.network.model,
             "model_options": plan.network.model_options,
-            "loss": {"name": plan.loss},
+            "loss": {"name": plan.loss, **loss_weights(plan)},
             "optimizer": plan.optimizer.model_dump(),
             "amp": plan.amp,
             "seed": plan.seed,
@@ -149,6 +158,12 @@ def training_config(
             **({"multilabel": True} if plan.multilabel else {}),
         },
     }
+
+
+def loss_weights(plan: Plan) -> dict:
+    """The training config's ``class_weights`` of the plan's class weighting (none for multi-label runs)."""
+    weights = None if plan.multilabel else class_weights_for(plan.fingerprint, plan.class_weighting)
+    return {"class_weights": weights} if weights else {}
 
 
 def inference_config(plan: Plan, choices: Choices, classes: ClassMap) -> dict:
