@@ -40,10 +40,8 @@ VARIANTS: dict[str, dict] = {
     # residual units in encoder and decoder, same width and depth (resunet has no deep-supervision heads)
     "resunet": {"network": {"model": "resunet", "model_options": {"deep_supervision": None}}},
     "width32": {"network": {"model_options": {"base_channels": 32}}},
-    # nnU-Net's deep supervision: 1×1 heads on the decoder levels, losses weighted 1, ½, ¼ …
-    "deep_supervision": {
-        "network": {"model_options": {"deep_supervision": True}}
-    },  # the default now (rule "Network")
+    # nnU-Net's deep supervision: 1×1 heads on the decoder levels, losses weighted 1, ½, ¼ … (now rule "Network")
+    "deep_supervision": {"network": {"model_options": {"deep_supervision": True}}},
     "no_deep_supervision": {"network": {"model_options": {"deep_supervision": False}}},
     "data_worker": {"data_workers": 1},  # decode, crop and augment in a process beside the step
     "fg_prob_0.66": {"foreground_prob": 0.66},

@@ -93,12 +93,15 @@ def nonfinite_message(written: str) -> str:
 # --------------------------------------------------------------------------------------------- the reader
 
 
-def merge(base: dict, update: dict) -> dict:
-    """``update`` over ``base``, nested objects merged key by key (new dicts; the inputs are left as they are)."""
+def merge(base: dict, update: dict, *, none_removes: bool = False) -> dict:
+    """``update`` over ``base``, nested objects merged key by key (new dicts; the inputs are left as they are).
+    With ``none_removes`` a ``None`` in ``update`` takes the key out (a field then falls back to its default)."""
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
+        if value is None and none_removes:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value, none_removes=none_removes)
         else:
             out[key] = value
     return out

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from unetkit import atomic
-from unetkit.config_base import ConfigModel, read_json, validate_config
+from unetkit.config_base import ConfigModel, merge, read_json, validate_config
 from unetkit.training.config import INPUT_SIZE_MULTIPLE, OptimizerOptions
 
 FORMAT_VERSION = 1
@@ -96,26 +96,12 @@ class Plan(ConfigModel):
 
     def overridden(self, overrides: dict | None) -> Plan:
         """This plan with ``overrides`` (a nested dict of plan fields, e.g. ``{"optimizer": {"name": "sgd"}}``;
-        ``None`` removes a key: :func:`merge_overrides`) merged in and validated: a rule experiment that still
-        sizes itself to the budget."""
+        ``None`` takes a key out: ``{"network": {"model_options": {"deep_supervision": None}}}``) merged in and
+        validated: a rule experiment that still sizes itself to the budget."""
         if not overrides:
             return self
-        merged = merge_overrides(self.model_dump(mode="json"), overrides)
+        merged = merge(self.model_dump(mode="json"), overrides, none_removes=True)
         return validate_config(type(self), merged, file="the plan overrides")
-
-
-def merge_overrides(base: dict, over: dict) -> dict:
-    """``over`` merged into ``base`` key by key (new dicts); a ``None`` value removes the key, so a field falls back
-    to its default and an option can be taken out (``{"network": {"model_options": {"deep_supervision": None}}}``)."""
-    out = dict(base)
-    for key, value in over.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_overrides(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ the rules
