@@ -1,6 +1,6 @@
 """A run is a model everywhere: an ``auto`` run on a generated project whose images are larger than the patch gives
 one mask through every door — ``infer``, ``Predictor.predict``, ``/v1/predict``, ``/model/inference`` without a
-mode and ``infer --engine ray`` pixel for pixel, the ONNX Runtime backend within its tolerance. Once with the
+mode and ``infer --engine ray`` pixel for pixel, the ONNX Runtime backend (fp32) as torch in fp32. Once with the
 settings the run chose, once with those settings edited (TTA, a threshold and a clean-up), as a user would."""
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def runs(tmp_path_factory):
     plan = Plan(
         budget_s=60,
         fingerprint=fingerprint(project),
-        network=Network(model_options={"base_channels": 8, "depth": 3}),
+        network=Network(
+            model_options={"base_channels": 8, "depth": 3, "deep_supervision": True}
+        ),  # as auto plans
         patch=PATCH,
         batch_size=4,
         iterations=40,
@@ -164,8 +166,10 @@ def test_every_door_gives_the_same_mask(runs, variant, ray_cluster, tmp_path):
             assert np.array_equal(original, expected), "/model/inference without a mode"
             from_onnx, exact = onnx.predict(image), fp32.predict(image)
             np.testing.assert_allclose(from_onnx.probabilities, exact.probabilities, atol=2e-3)
-            agree = np.mean(from_onnx.mask == expected)  # an untrained model: many pixels near the threshold
-            assert agree >= 0.99, f"ONNX Runtime agrees on {agree:.4%} of the pixels"
+            # ONNX Runtime computes in fp32, so its mask is the fp32 door's; the bf16 one (amp auto) may differ on
+            # an untrained model's many pixels near the threshold, which is precision, not a door (test_amp_parity)
+            agree = np.mean(from_onnx.mask == exact.mask)
+            assert agree >= 0.999, f"ONNX Runtime agrees with torch fp32 on {agree:.4%} of the pixels"
 
 
 def test_the_settings_round_trip_through_a_config_file(runs, tmp_path):
