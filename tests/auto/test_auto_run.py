@@ -183,3 +183,17 @@ def test_each_fold_refits_and_the_plan_keeps_the_schedule_it_ran(run):
                                      stretch_at=again.get("stretch_at", 0),
                                      stretch_from=again.get("stretch_from", 0.0))  # fmt: skip
             assert r["lr"] == pytest.approx(plan.lr * factor)
+
+
+def test_a_start_side_override_reaches_the_patch_network_and_batch_rules(tmp_path):
+    """``start_patch`` (a rule experiment) is applied before the rules that follow from it, so the probe measures
+    the network and batch that will train."""
+    from unetkit.auto.planner import plan_project
+
+    project = make_project(tmp_path / "project", n=4)
+    plain = plan_project(project, budget="60s", scratch=tmp_path)
+    small = plan_project(project, budget="60s", scratch=tmp_path, overrides={"start_patch": 32})
+    assert (plain.patch, plain.start_patch) == (64, None)  # 128 capped by the 64-pixel images
+    assert (small.patch, small.batch_size, small.start_patch) == (32, 16, 32)
+    assert small.network.model_options["depth"] == 2 < plain.network.model_options["depth"]
+    assert small.probe["train_step_s"] > 0

@@ -16,6 +16,7 @@ from unetkit.auto.plan import (
     network_for,
     passes,
     patch_side,
+    shape_for,
 )
 from unetkit.auto.planner import inference_config, parse_budget, training_config
 from unetkit.auto.probe import Speed, TrainingSpeed
@@ -71,6 +72,31 @@ def test_network(patch, device, depth, width):
 )
 def test_batch(patch, device, batch):
     assert batch_for(patch, device) == batch
+
+
+@pytest.mark.parametrize(
+    ("fingerprint", "device", "start", "shape"),
+    [
+        (fp(side=1000), "cpu", None, (128, 4, 8)),  # the CPU's start side, depth for 128, 8 patches
+        (fp(side=1000), "gpu", None, (256, 5, 16)),
+        (fp(side=1000), "cpu", 192, (192, 4, 4)),  # a larger start: larger patches, fewer of them
+        (fp(side=1000), "cpu", 96, (96, 3, 14)),  # a smaller one: smaller patches, more, a shallower network
+        (fp(side=1000, thickness=12), "cpu", 96, (192, 4, 4)),  # 16 thicknesses, at most twice the start
+        (fp(side=150), "cpu", 192, (144, 4, 6)),  # the median image side still caps it (a multiple of 16)
+        (fp(side=50), "cpu", None, (48, 2, 16)),  # at most 16 in a batch
+    ],
+)
+def test_shape_follows_the_start_side(fingerprint, device, start, shape):
+    patch, network, batch = shape_for(fingerprint, device, start)
+    assert (patch, network.model_options["depth"], batch) == shape
+    assert patch % 2 ** network.model_options["depth"] == 0
+
+
+def test_start_patch_override_is_recorded_and_validated():
+    plan = Plan(budget_s=60, patch=128, batch_size=8, iterations=10)
+    assert plan.start_patch is None and plan.overridden({"start_patch": 192}).start_patch == 192
+    with pytest.raises(ConfigError, match=r"\$\.start_patch"):
+        plan.overridden({"start_patch": 8})
 
 
 @pytest.mark.parametrize(

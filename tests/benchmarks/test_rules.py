@@ -52,3 +52,11 @@ def test_the_gain_table_counts_the_datasets_a_variant_gained_on():
     text = rules.table(rows)
     sgd = next(line for line in text.splitlines() if line.startswith("sgd"))
     assert "(+0.100)" in sgd and "(-0.050)" in sgd and "+0.0250" in sgd and "1/2" in sgd
+
+
+def test_every_variant_is_a_valid_plan_override():
+    from unetkit.auto.plan import Plan
+
+    plan = Plan(budget_s=60, patch=128, batch_size=8, iterations=10)
+    for name, overrides in rules.VARIANTS.items():
+        assert plan.overridden(overrides).model_dump() != plan.model_dump() or name == "base", name

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from unetkit import atomic
 from unetkit.config_base import ConfigModel, merge, read_json, validate_config
+from unetkit.models import model_stride
 from unetkit.training.config import INPUT_SIZE_MULTIPLE, OptimizerOptions
 
 FORMAT_VERSION = 1
@@ -62,6 +63,9 @@ class Plan(ConfigModel):
     network: Network = Field(default_factory=Network)
     patch: int = Field(gt=0)
     batch_size: int = Field(gt=0)
+    # rule "Patch size"'s start side (None: the device's, 128 on a CPU, 256 on a GPU); as an override (a rule
+    # experiment) it is applied before the patch, network and batch rules, which follow from it
+    start_patch: int | None = Field(None, ge=16)
     foreground_prob: float = Field(0.33, ge=0, le=1)
     loss: str = "ce_vnet_dice"
     # "inverse_sqrt_frequency": each foreground class's loss weight sqrt(background ÷ class pixels), 1 to 10
@@ -112,12 +116,13 @@ def start_patch(device: str) -> int:
     return CPU_PATCH if device == "cpu" else GPU_PATCH
 
 
-def patch_side(fingerprint: dict, device: str, depth_stride: int) -> int:
-    """Rule "Patch size": the device's start side, at least 16 object thicknesses, at most the median image side,
-    a multiple of the network's stride and of the training config's 16 (at least one such multiple)."""
+def patch_side(fingerprint: dict, device: str, depth_stride: int, start: int | None = None) -> int:
+    """Rule "Patch size": the start side (``start``, by default the device's), at least 16 object thicknesses (at
+    most twice the start), at most the median image side, a multiple of the network's stride and of the training
+    config's 16 (at least one such multiple)."""
     size = fingerprint["size"]
     median_side = min(size["height"]["median"], size["width"]["median"])
-    side = start_patch(device)
+    side = start or start_patch(device)
     thick = [c["thickness_px"] for c in fingerprint["classes"].values() if c.get("thickness_px")]
     if thick:
         side = max(side, min(2 * side, 16 * max(thick)))
@@ -134,6 +139,16 @@ def network_for(patch: int, device: str) -> Network:
     return Network(
         model="unet", model_options={"base_channels": width, "depth": depth, "deep_supervision": True}
     )
+
+
+def shape_for(fingerprint: dict, device: str, start: int | None = None) -> tuple[int, Network, int]:
+    """Rules "Patch size", "Network" and "Batch size" together: the patch side, the network for it (whose stride
+    the side is a multiple of) and the batch, from the start side (``start``, by default the device's)."""
+    network = network_for(start or start_patch(device), device)
+    patch = patch_side(fingerprint, device, model_stride(network.model, **network.model_options), start)
+    network = network_for(patch, device)
+    patch = patch_side(fingerprint, device, model_stride(network.model, **network.model_options), start)
+    return patch, network, batch_for(patch, device)
 
 
 MAX_CLASS_WEIGHT = 10.0

@@ -15,18 +15,14 @@ from unetkit.auto.fingerprint import fingerprint
 from unetkit.auto.folds import make_folds
 from unetkit.auto.plan import (
     Plan,
-    batch_for,
     class_weights_for,
     make_plan,
     memory_batch,
-    network_for,
-    patch_side,
-    start_patch,
+    shape_for,
 )
 from unetkit.auto.probe import probe, probe_training
 from unetkit.auto.select import Choices, cleanup_rules
 from unetkit.errors import ConfigError
-from unetkit.models import model_stride
 from unetkit.models.card import ClassMap
 from unetkit.project import Project
 
@@ -78,12 +74,7 @@ def plan_project(
     if fp.get("images", 0) < 2:
         raise ConfigError("auto needs a project with at least 2 annotated images", file=project_dir)
     kind = "cpu" if dev.type == "cpu" else "gpu"
-    network = network_for(start_patch(kind), kind)
-    stride = model_stride(network.model, **network.model_options)
-    patch = patch_side(fp, kind, stride)
-    network = network_for(patch, kind)
-    patch = patch_side(fp, kind, model_stride(network.model, **network.model_options))
-    batch = batch_for(patch, kind)
+    patch, network, batch = shape_for(fp, kind, (overrides or {}).get("start_patch"))
     classes = len(fp["classes"]) + 1
     speed = probe(network.model, network.model_options, fp["channels"], classes, patch, batch, dev, steps=2)
     fits = memory_batch(batch, speed.step_bytes, speed.available_bytes)
