@@ -50,9 +50,8 @@ VARIANTS: dict[str, dict] = {
     "no_intensity_aug": {"augment": {"brightness": 0.0, "contrast": 0.0, "gamma": 0.0}},
     "adam_lr_1e-3": {"lr": 0.001},
     # patch against batch at about the same pixels a step: rule "Patch size" from another start side
-    "patch_96": {
-        "start_patch": 96
-    },  # smaller patches, more of them (a 128-patch dataset: 14 of 96² for 8 of 128²)
+    # smaller patches, more of them (a 128-patch dataset: 14 of 96² for 8 of 128²)
+    "patch_96": {"start_patch": 96},
     "patch_192": {"start_patch": 192},  # larger patches, fewer (4 of 192²)
     # augmentation strength (a rule by dataset size would follow from where each gains)
     "aug_light": {"augment": {"scale": [0.95, 1.05], "brightness": 0.05, "contrast": 0.05, "gamma": 0.05}},

@@ -65,9 +65,8 @@ def runs(tmp_path_factory):
     plan = Plan(
         budget_s=60,
         fingerprint=fingerprint(project),
-        network=Network(
-            model_options={"base_channels": 8, "depth": 3, "deep_supervision": True}
-        ),  # as auto plans
+        # deep supervision, as auto plans
+        network=Network(model_options={"base_channels": 8, "depth": 3, "deep_supervision": True}),
         patch=PATCH,
         batch_size=4,
         iterations=40,
